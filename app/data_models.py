@@ -34,5 +34,9 @@ class VersionResponse(BaseModel):
     version: int
 
 
+class StatusResponse(BaseModel):
+    status: str
+
+
 class ErrorResponse(BaseModel):
     detail: str

@@ -2,10 +2,14 @@
 
 import numpy as np
 from psycopg import AsyncConnection
+from psycopg.errors import UndefinedTable
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
 
 from app.clustering import Assignment, FloatArray, assign, centroids, nearest_cluster
 
-Connection = AsyncConnection[tuple[float, float, int]]
+Connection = AsyncConnection[TupleRow]
+Pool = AsyncConnectionPool[Connection]
 
 ENSURE_PAGE = "INSERT INTO pages (page_uuid) VALUES (%s) ON CONFLICT (page_uuid) DO NOTHING"
 # Saves on one page are serialized by this row lock. It is a statement of its own, before the
@@ -23,6 +27,7 @@ GROW_CLUSTER = (
     " WHERE page_uuid = %s AND cluster_idx = %s"
 )
 INSERT_CLICK = "INSERT INTO clicks (page_uuid, x, y, cluster_idx) VALUES (%s, %s, %s, %s)"
+SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 
 
 async def _page_centroids(conn: Connection, page_uuid: str) -> FloatArray:
@@ -32,16 +37,15 @@ async def _page_centroids(conn: Connection, page_uuid: str) -> FloatArray:
 
 
 async def predict_cluster(
-    conn: Connection, page_uuid: str, x: float, y: float, radius: float
+    pool: Pool, page_uuid: str, x: float, y: float, radius: float
 ) -> int | None:
-    return nearest_cluster(await _page_centroids(conn, page_uuid), (x, y), radius)
+    async with pool.connection() as conn:
+        return nearest_cluster(await _page_centroids(conn, page_uuid), (x, y), radius)
 
 
-async def save_click(
-    conn: Connection, page_uuid: str, x: float, y: float, radius: float
-) -> Assignment:
+async def save_click(pool: Pool, page_uuid: str, x: float, y: float, radius: float) -> Assignment:
     """Store a click and its cluster in one transaction, in two round trips (pipeline mode)."""
-    async with conn.pipeline(), conn.transaction():
+    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
         await conn.execute(ENSURE_PAGE, (page_uuid,))
         await conn.execute(LOCK_PAGE, (page_uuid,))
         assignment = assign(await _page_centroids(conn, page_uuid), (x, y), radius)
@@ -51,3 +55,14 @@ async def save_click(
             await conn.execute(GROW_CLUSTER, (x, y, page_uuid, assignment.cluster_idx))
         await conn.execute(INSERT_CLICK, (page_uuid, x, y, assignment.cluster_idx))
     return assignment
+
+
+async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
+    """The alembic revision the database is at; None before the first migration."""
+    async with pool.connection(timeout=wait_seconds) as conn:
+        try:
+            cursor = await conn.execute(SCHEMA_REVISION)
+        except UndefinedTable:
+            return None
+        row = await cursor.fetchone()
+    return None if row is None else str(row[0])

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import psycopg
 import uvicorn
-from alembic import command
-from alembic.config import Config
 
+from app.migrations import migrate
 from app.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +40,6 @@ def wait_for_database(database_url: str, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-
-
-def migrate(database_url: str) -> None:
-    config = Config(ROOT / "alembic.ini")
-    config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
 
 
 def serve(settings: Settings, database_url: str) -> None:

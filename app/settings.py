@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,15 +12,27 @@ class Settings(BaseSettings):
     # libpq connection URI; unset, `python -m app.serve` starts an embedded PostgreSQL.
     database_url: str | None = None
     cluster_radius: float = Field(default=0.04, gt=0)
+    # When set, every endpoint but `/`, `/health` and `/ready` needs `Authorization: Bearer <it>`.
+    api_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8004
     workers: int = Field(default=2, ge=1)
+    # How long in-flight requests may take to finish after SIGTERM.
+    graceful_shutdown_seconds: int = Field(default=10, gt=0)
 
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
-    # How long a request may wait for a pooled connection before it gets a 503.
+    # How long a request may wait for a pooled connection before it gets a 503 ...
     pool_timeout: float = Field(default=1.5, gt=0)
+    # ... and how many may wait at once; more get a 503 at once, so memory stays bounded.
+    pool_max_waiting: int = Field(default=200, ge=1)
+    # How long the pool keeps retrying a lost connection on its own; past that, new requests
+    # start a fresh attempt, so the service is back at once when the database is.
+    pool_reconnect_timeout: float = Field(default=2, gt=0)
+    # Longest a single SQL statement (including a wait for a page lock) may run.
+    statement_timeout_seconds: float = Field(default=5, gt=0)
     # How long `python -m app.serve` waits for the database to accept connections.
     startup_wait_seconds: float = Field(default=60, gt=0)
 

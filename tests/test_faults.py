@@ -1,0 +1,186 @@
+"""Database outages, pool exhaustion and SIGTERM, against real processes."""
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from app.migrations import migrate
+from tests.conftest import app_client, random_prefix
+from tests.db_checks import Connection, assert_clusters_match_clicks, wait_for_lock_waiters
+from tests.servers import restartable_postgres, running_server
+
+OUTAGE_SECONDS = 4
+RECOVERY_SECONDS = 5
+
+
+@dataclass
+class Outcome:
+    route: str
+    page_uuid: str
+    x: float
+    y: float
+    started: float
+    finished: float
+    status: int
+    body: object
+
+
+async def send_until(
+    client: httpx.AsyncClient, pages: list[str], done: asyncio.Event, outcomes: list[Outcome]
+) -> None:
+    """Saves and predicts at random points, one after the other, until `done`."""
+    rng = random.Random()
+    while not done.is_set():
+        route = rng.choice(["/save_click_and_predict_cluster", "/predict_cluster"])
+        page, x, y = rng.choice(pages), rng.random(), rng.random()
+        started = time.monotonic()
+        response = await client.post(
+            route, json={"page_uuid": page, "coordinates": {"x": x, "y": y}}
+        )
+        body = response.json() if response.headers["content-type"] == "application/json" else None
+        outcomes.append(
+            Outcome(route, page, x, y, started, time.monotonic(), response.status_code, body)
+        )
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_database_outage_gives_fast_503s_then_recovers_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    with (
+        restartable_postgres(tmp_path / "postgres") as postgres,
+        running_server(postgres.url, workers=2) as server,
+    ):
+        migrate(postgres.url)
+        pages = [random_prefix() for _ in range(3)]
+        outcomes: list[Outcome] = []
+        done = asyncio.Event()
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            senders = [
+                asyncio.create_task(send_until(client, pages, done, outcomes)) for _ in range(16)
+            ]
+            await until(lambda: len(outcomes) >= 100)
+            await asyncio.to_thread(postgres.stop)
+            stopped = time.monotonic()
+            await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
+            restarting = time.monotonic()
+            await asyncio.to_thread(postgres.start)
+            back = time.monotonic()
+            await until(lambda: any(o.started > back + RECOVERY_SECONDS + 1 for o in outcomes))
+            done.set()
+            await asyncio.gather(*senders)
+
+        assert {outcome.status for outcome in outcomes} <= {200, 503}
+        for outcome in outcomes:
+            if outcome.status == 503:
+                assert isinstance(outcome.body, dict)
+                assert isinstance(outcome.body["detail"], str)
+        started_during = [o for o in outcomes if stopped <= o.started < restarting]
+        assert max(outcome.finished - outcome.started for outcome in started_during) < 2
+        during = [outcome for outcome in started_during if outcome.finished <= restarting]
+        assert len(during) >= 16
+        assert {outcome.status for outcome in during} == {503}
+        after = [outcome for outcome in outcomes if outcome.started > back + RECOVERY_SECONDS]
+        assert after
+        assert {outcome.status for outcome in after} == {200}
+
+        saves = [o for o in outcomes if o.route == "/save_click_and_predict_cluster"]
+        acknowledged = {(o.page_uuid, o.x, o.y) for o in saves if o.status == 200}
+        async with await psycopg.AsyncConnection.connect(postgres.url, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT page_uuid, x, y FROM clicks")
+            assert set(await cursor.fetchall()) == acknowledged
+            await assert_clusters_match_clicks(conn)
+
+
+async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
+    db: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool_timeout = 0.5
+    monkeypatch.setenv("POOL_MIN_SIZE", "1")
+    monkeypatch.setenv("POOL_MAX_SIZE", "1")
+    monkeypatch.setenv("POOL_TIMEOUT", str(pool_timeout))
+    monkeypatch.setenv("POOL_MAX_WAITING", "4")
+    page = random_prefix()
+    body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
+    async with (
+        app_client() as client,
+        await psycopg.AsyncConnection.connect(database_url) as locker,
+    ):
+        assert (await client.post("/save_click_and_predict_cluster", json=body)).status_code == 200
+        await locker.execute("SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE", (page,))
+        # This save takes the pool's only connection and waits for the page lock.
+        blocked = asyncio.create_task(client.post("/save_click_and_predict_cluster", json=body))
+        await wait_for_lock_waiters(db, 1)
+
+        async def timed_predict() -> tuple[int, float]:
+            started = time.monotonic()
+            response = await client.post("/predict_cluster", json=body)
+            assert response.json() == {"detail": "database unavailable"}
+            return response.status_code, time.monotonic() - started
+
+        results = await asyncio.gather(*(timed_predict() for _ in range(20)))
+        assert {status for status, _ in results} == {503}
+        assert max(elapsed for _, elapsed in results) < pool_timeout + 0.5
+        # Past the 4 that may wait, requests are refused at once: the queue stays bounded.
+        assert sum(elapsed < pool_timeout / 2 for _, elapsed in results) >= 16
+
+        await locker.commit()
+        assert (await blocked).json() == {"cluster_idx": 0, "is_new": False}
+        response = await client.post("/predict_cluster", json=body)
+        assert response.json() == {"cluster_idx": 0}
+
+
+async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
+    db: Connection, database_url: str
+) -> None:
+    page = random_prefix()
+    body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
+    in_flight = 8
+    with running_server(database_url, workers=2) as server:
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+            await psycopg.AsyncConnection.connect(database_url) as locker,
+        ):
+            response = await client.post("/save_click_and_predict_cluster", json=body)
+            assert response.status_code == 200
+            await locker.execute("SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE", (page,))
+            saves = [
+                asyncio.create_task(client.post("/save_click_and_predict_cluster", json=body))
+                for _ in range(in_flight)
+            ]
+            await wait_for_lock_waiters(db, in_flight)
+
+            exit_code = asyncio.create_task(asyncio.to_thread(server.terminate))
+
+            async def refused() -> bool:
+                try:
+                    async with httpx.AsyncClient(base_url=server.url, timeout=2) as fresh:
+                        await fresh.get("/health")
+                except httpx.TransportError:  # refused, or accepted by the kernel then closed
+                    return True
+                return False
+
+            async with asyncio.timeout(10):
+                while not await refused():
+                    await asyncio.sleep(0.05)
+            await locker.commit()
+            responses = await asyncio.gather(*saves)
+            assert await exit_code == 0
+
+    assert [response.json() for response in responses] == [
+        {"cluster_idx": 0, "is_new": False}
+    ] * in_flight
+    cursor = await db.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
+    assert await cursor.fetchone() == (1 + in_flight,)

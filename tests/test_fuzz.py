@@ -1,0 +1,29 @@
+"""Fuzz every operation of the OpenAPI schema against a real server process."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.schemas import APIOperation
+
+from app.main import app
+from tests.servers import Server, running_server
+
+schema = schemathesis.openapi.from_dict(app.openapi())
+TOKEN = "fuzz-token"  # with API_TOKEN set, the auth checks have something to check
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server(database_url: str) -> Iterator[Server]:
+    with running_server(database_url, workers=1, API_TOKEN=TOKEN) as server:
+        yield server
+
+
+@schema.parametrize()
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_5xx_and_every_response_matches_the_schema(
+    case: schemathesis.Case[APIOperation[Any, Any, Any, Any]], fuzzed_server: Server
+) -> None:
+    case.call_and_validate(base_url=fuzzed_server.url, headers={"Authorization": f"Bearer {TOKEN}"})

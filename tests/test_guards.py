@@ -1,0 +1,160 @@
+"""Health checks, body size, content type, bearer token, and hostile input."""
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from tests.conftest import app_client, random_prefix
+from tests.db_checks import Connection, snapshot
+
+SAVE = "/save_click_and_predict_cluster"
+CLICK_ROUTES = [SAVE, "/predict_cluster", "/new_click", "/predict_click"]
+
+
+def click(page_uuid: str) -> dict[str, object]:
+    return {"page_uuid": page_uuid, "coordinates": {"x": 0.5, "y": 0.5}}
+
+
+async def test_health_and_ready(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    assert (await client.get("/ready")).json() == {"status": "ok"}
+
+
+async def test_not_ready_before_migrations(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"clickclust_empty_{random_prefix()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        monkeypatch.setenv("DATABASE_URL", make_conninfo(server_url, dbname=name))
+        async with app_client() as client:
+            response = await client.get("/ready")
+            assert (response.status_code, response.json()) == (
+                503,
+                {"detail": "migrations are not at head"},
+            )
+            assert (await client.get("/health")).status_code == 200
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def test_unreachable_database_gives_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
+    async with app_client() as client:
+        for route, body in [("/ready", None), (SAVE, click("p")), ("/predict_cluster", click("p"))]:
+            response = await (client.get(route) if body is None else client.post(route, json=body))
+            assert response.status_code == 503
+            assert isinstance(response.json()["detail"], str)
+
+
+@pytest.mark.parametrize(
+    "page_uuid",
+    [
+        'it\'s "quoted"',
+        "back\\slash\\\\",
+        "'; DROP TABLE clicks; --",
+        "1' OR '1'='1",
+        "%s %(x)s {}",
+        "\u2603 \U0001f5b1 \u202e",
+        " ",
+        "x" * 255,
+    ],
+)
+async def test_odd_page_uuids_are_stored_verbatim(
+    client: httpx.AsyncClient, db: Connection, page_uuid: str
+) -> None:
+    page = random_prefix() + page_uuid[: 255 - 12]
+    assert (await client.post(SAVE, json=click(page))).json() == {"cluster_idx": 0, "is_new": True}
+    assert (await client.post("/predict_cluster", json=click(page))).json() == {"cluster_idx": 0}
+    cursor = await db.execute("SELECT page_uuid FROM clicks WHERE page_uuid = %s", (page,))
+    assert await cursor.fetchall() == [(page,)]
+
+
+@pytest.mark.parametrize("route", CLICK_ROUTES)
+async def test_body_over_64_kib_is_413(
+    client: httpx.AsyncClient, db: Connection, route: str
+) -> None:
+    before = await snapshot(db)
+    padded = json.dumps({**click(random_prefix()), "padding": "x" * 70_000})
+    response = await client.post(
+        route, content=padded, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "bytes" in response.json()["detail"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(padded), 8192):
+            yield padded[start : start + 8192].encode()
+
+    streamed = await client.post(
+        route, content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert await snapshot(db) == before
+
+
+@pytest.mark.parametrize("route", CLICK_ROUTES)
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_wrong_content_type_is_415(
+    client: httpx.AsyncClient, db: Connection, route: str, content_type: str | None
+) -> None:
+    before = await snapshot(db)
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.post(route, content=json.dumps(click("p")), headers=headers)
+    assert (response.status_code, response.json()) == (
+        415,
+        {"detail": "Content-Type must be application/json"},
+    )
+    assert await snapshot(db) == before
+
+
+async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/predict_cluster",
+        content=json.dumps(click(random_prefix())),
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert response.json() == {"cluster_idx": None}
+
+
+@pytest.fixture
+async def token_client(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("API_TOKEN", "s3cret-token")
+    async with app_client() as client:
+        yield client
+
+
+@pytest.mark.parametrize("route", CLICK_ROUTES)
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong", "Bearer s3cret-toke", "Basic czNjcmV0LXRva2Vu", ""]
+)
+async def test_with_api_token_set_clicks_need_it(
+    token_client: httpx.AsyncClient, db: Connection, route: str, authorization: str | None
+) -> None:
+    before = await snapshot(db)
+    headers = {"authorization": authorization} if authorization is not None else {}
+    response = await token_client.post(route, json=click(random_prefix()), headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert await snapshot(db) == before
+
+
+async def test_with_api_token_set_the_right_token_passes(token_client: httpx.AsyncClient) -> None:
+    headers = {"authorization": "Bearer s3cret-token"}
+    response = await token_client.post(SAVE, json=click(random_prefix()), headers=headers)
+    assert response.json() == {"cluster_idx": 0, "is_new": True}
+
+
+@pytest.mark.parametrize("route", ["/", "/health", "/ready"])
+async def test_with_api_token_set_probes_stay_open(
+    token_client: httpx.AsyncClient, route: str
+) -> None:
+    assert (await token_client.get(route)).status_code == 200
