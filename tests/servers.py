@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,15 +53,25 @@ def running_server(database_url: str, workers: int = 2, **env: str) -> Iterator[
             "WORKERS": str(workers),
             **env,
         },
+        start_new_session=True,  # its own process group, so that no worker outlives the test
     )
     server = Server(process, f"http://127.0.0.1:{port}")
     try:
         wait_until_ready(server)
         yield server
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server and its workers; SIGKILL to whatever is left after a while."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_until_ready(server: Server) -> None:
