@@ -1,9 +1,10 @@
-# `make run` serves on $(PORT); `make test` lints, type-checks and runs the tests.
+# `make run` serves on $(PORT); `make test` lints, type-checks and runs the tests;
+# `make bench` writes bench/RESULTS.md (needs wrk: apt-get install wrk).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint-docker
+.PHONY: run test lint-docker bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
+$(VENV)/.bench: requirements.txt requirements-dev.txt requirements-bench.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@ $(VENV)/.dev $(VENV)/.runtime
+
 run: $(VENV)/.runtime
 	$(BIN)/python -m app.serve
 
@@ -29,3 +34,6 @@ test: $(VENV)/.dev
 lint-docker: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
 	npx --yes dclint@3.1.0 docker-compose.yml
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.run

@@ -19,12 +19,12 @@ from app.settings import Settings
 READY_TIMEOUT_SECONDS = 1.0
 
 
-def get_pool(request: Request) -> db.Pool:
+async def get_pool(request: Request) -> db.Pool:
     pool: db.Pool = request.state.pool
     return pool
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 

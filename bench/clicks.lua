@@ -1,0 +1,33 @@
+-- wrk script: POST clicks near the page's blob centres to $ROUTE, for page $PAGE.
+-- $CENTERS is "x:y,x:y,...", the centres of the blobs the page was loaded with.
+local page = os.getenv("PAGE")
+local route = os.getenv("ROUTE")
+local centers = {}
+for x, y in string.gmatch(os.getenv("CENTERS"), "([%d.]+):([%d.]+)") do
+  centers[#centers + 1] = { tonumber(x), tonumber(y) }
+end
+local sigma = 0.008
+
+local function gauss()
+  return math.sqrt(-2 * math.log(1 - math.random())) * math.cos(2 * math.pi * math.random())
+end
+
+local function clamp(value)
+  return math.min(1, math.max(0, value))
+end
+
+function init(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+end
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+function request()
+  local center = centers[math.random(#centers)]
+  local body = string.format(
+    '{"page_uuid":"%s","coordinates":{"x":%.6f,"y":%.6f}}',
+    page, clamp(center[1] + sigma * gauss()), clamp(center[2] + sigma * gauss())
+  )
+  return wrk.format(nil, route, nil, body)
+end
