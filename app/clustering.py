@@ -6,6 +6,7 @@ with the nearest centroid when it lies within `radius` of it (ties go to the low
 otherwise it opens a new cluster whose idx is the page's current number of clusters.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,3 +41,20 @@ def assign(centroids: FloatArray, point: tuple[float, float], radius: float) -> 
     if idx is None:
         return Assignment(cluster_idx=len(centroids), is_new=True)
     return Assignment(cluster_idx=idx, is_new=False)
+
+
+def replay(points: Sequence[tuple[float, float]], radius: float) -> list[int]:
+    """The cluster idx the rule gives each click when the clicks are saved in this order."""
+    sums = np.empty((0, 2))
+    sizes = np.empty(0)
+    ids = []
+    for point in points:
+        assignment = assign(centroids(sums, sizes), point, radius)
+        if assignment.is_new:
+            sums = np.vstack([sums, point])
+            sizes = np.append(sizes, 1.0)
+        else:
+            sums[assignment.cluster_idx] += point
+            sizes[assignment.cluster_idx] += 1
+        ids.append(assignment.cluster_idx)
+    return ids

@@ -1,8 +1,10 @@
 """Request and response bodies. Clients compare responses for exact equality: no extra keys."""
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 # Strict: "0.5" and true are not coordinates; NaN and Infinity are not finite.
 UnitInterval = Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)]
@@ -32,6 +34,53 @@ class PredictClickResponse(BaseModel):
 
 class VersionResponse(BaseModel):
     version: int
+
+
+class Cluster(BaseModel):
+    cluster_idx: int
+    all_coordinates: list[Coordinates]
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown query parameter is a mistake
+
+    page_uuid: PageUuid
+
+
+class GetBestClusterRequest(PageQuery):
+    # Bounds the response: a hot cluster must not produce a 100 MB body.
+    limit: int = Field(default=1000, ge=1, le=100_000)
+
+
+class GetBestClusterResponse(BaseModel):
+    cluster: Cluster
+
+
+def _iso_8601(value: object) -> object:
+    # pydantic would also take a bare number as a Unix timestamp; the API promises ISO 8601.
+    if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
+        return value
+    raise ValueError("must be an ISO 8601 date or date-time")
+
+
+def _utc_if_naive(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# An ISO 8601 date or date-time; without an offset it is taken as UTC.
+Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_utc_if_naive)]
+
+
+class ClustersRequest(PageQuery):
+    since: Instant | None = None
+    until: Instant | None = None
+
+
+class ClusterSummary(BaseModel):
+    cluster_idx: int
+    size: int
+    centroid: Coordinates
+    radius: float  # the largest distance of a member click from the centroid
 
 
 class StatusResponse(BaseModel):

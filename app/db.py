@@ -1,5 +1,7 @@
 """Every SQL statement of the request path, and the transactions around them."""
 
+from datetime import datetime
+
 import numpy as np
 from psycopg import AsyncConnection
 from psycopg.errors import UndefinedTable
@@ -7,6 +9,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from app.clustering import Assignment, FloatArray, assign, centroids, nearest_cluster
+from app.data_models import ClusterSummary, Coordinates
 
 Connection = AsyncConnection[TupleRow]
 Pool = AsyncConnectionPool[Connection]
@@ -28,6 +31,58 @@ GROW_CLUSTER = (
 )
 INSERT_CLICK = "INSERT INTO clicks (page_uuid, x, y, cluster_idx) VALUES (%s, %s, %s, %s)"
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
+
+# Read side: these scan a page's clicks, so they are for analysts, not the request hot path.
+CLUSTER_SUMMARIES = """
+    WITH members AS (
+        SELECT cluster_idx, x, y FROM clicks
+        WHERE page_uuid = %(page_uuid)s
+          AND created_at >= coalesce(%(since)s::timestamptz, '-infinity')
+          AND created_at < coalesce(%(until)s::timestamptz, 'infinity')
+    ), centroids AS (
+        SELECT cluster_idx, count(*) AS size, avg(x) AS cx, avg(y) AS cy
+        FROM members GROUP BY cluster_idx
+    )
+    SELECT cluster_idx, size, cx, cy, max(point(x, y) <-> point(cx, cy))
+    FROM centroids JOIN members USING (cluster_idx)
+    GROUP BY cluster_idx, size, cx, cy
+    ORDER BY cluster_idx
+"""
+BIGGEST_CLUSTER = (
+    "SELECT cluster_idx FROM clusters WHERE page_uuid = %s ORDER BY size DESC, cluster_idx LIMIT 1"
+)
+CLUSTER_CLICKS = (
+    "SELECT x, y FROM clicks WHERE page_uuid = %s AND cluster_idx = %s ORDER BY click_id LIMIT %s"
+)
+# Every `step`-th click: a sample without sorting the page's clicks.
+SAMPLE_CLICKS = (
+    "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s AND click_id %% %s = 0 LIMIT %s"
+)
+
+# Stored summaries that differ from what the clicks imply (rebuild, and the tests).
+SUMMARY_MISMATCHES = """
+    WITH implied AS (
+        SELECT page_uuid, cluster_idx, count(*) AS size, sum(x) AS sum_x, sum(y) AS sum_y
+        FROM clicks WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+        GROUP BY page_uuid, cluster_idx
+    ), stored AS (
+        SELECT * FROM clusters WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    )
+    SELECT DISTINCT page_uuid
+    FROM implied FULL JOIN stored USING (page_uuid, cluster_idx)
+    WHERE implied.size IS DISTINCT FROM stored.size
+       OR NOT abs(implied.sum_x - stored.sum_x) < 1e-9
+       OR NOT abs(implied.sum_y - stored.sum_y) < 1e-9
+    ORDER BY page_uuid
+"""
+DELETE_CLUSTERS = "DELETE FROM clusters WHERE page_uuid = %s"
+RECOMPUTE_CLUSTERS = """
+    INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)
+    SELECT page_uuid, cluster_idx, count(*), sum(x), sum(y) FROM clicks
+    WHERE page_uuid = %s GROUP BY page_uuid, cluster_idx
+"""
+ALL_PAGES = "SELECT page_uuid FROM pages ORDER BY page_uuid"
+CLICKS_IN_ORDER = "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY click_id"
 
 
 async def _page_centroids(conn: Connection, page_uuid: str) -> FloatArray:
@@ -66,3 +121,64 @@ async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
             return None
         row = await cursor.fetchone()
     return None if row is None else str(row[0])
+
+
+async def cluster_summaries(
+    pool: Pool, page_uuid: str, since: datetime | None = None, until: datetime | None = None
+) -> list[ClusterSummary]:
+    """Each cluster's size, centroid and radius, over the clicks in [since, until)."""
+    params = {"page_uuid": page_uuid, "since": since, "until": until}
+    async with pool.connection() as conn:
+        cursor = await conn.execute(CLUSTER_SUMMARIES, params)
+        rows = await cursor.fetchall()
+    return [
+        ClusterSummary(cluster_idx=idx, size=size, centroid=Coordinates(x=cx, y=cy), radius=radius)
+        for idx, size, cx, cy, radius in rows
+    ]
+
+
+async def biggest_cluster(
+    pool: Pool, page_uuid: str, limit: int
+) -> tuple[int, list[Coordinates]] | None:
+    """The cluster with the most clicks (ties: lower idx) and up to `limit` of its clicks."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(BIGGEST_CLUSTER, (page_uuid,))
+        row = await cursor.fetchone()
+        if row is None:
+            return None
+        cursor = await conn.execute(CLUSTER_CLICKS, (page_uuid, row[0], limit))
+        clicks = [Coordinates(x=x, y=y) for x, y in await cursor.fetchall()]
+    return row[0], clicks
+
+
+async def sample_clicks(
+    pool: Pool, page_uuid: str, total: int, limit: int
+) -> list[tuple[float, float, int]]:
+    """About `limit` of a page's `total` clicks, as (x, y, cluster_idx)."""
+    step = max(1, -(-total // limit))
+    async with pool.connection() as conn:
+        cursor = await conn.execute(SAMPLE_CLICKS, (page_uuid, step, limit))
+        return [(x, y, idx) for x, y, idx in await cursor.fetchall()]
+
+
+async def pages_with_wrong_summaries(conn: Connection, pages: list[str] | None) -> list[str]:
+    cursor = await conn.execute(SUMMARY_MISMATCHES, {"pages": pages})
+    return [page for (page,) in await cursor.fetchall()]
+
+
+async def rebuild_summaries(conn: Connection, page_uuid: str) -> None:
+    """Recompute a page's clusters from its clicks, holding the page lock as saves do."""
+    async with conn.transaction():
+        await conn.execute(LOCK_PAGE, (page_uuid,))
+        await conn.execute(DELETE_CLUSTERS, (page_uuid,))
+        await conn.execute(RECOMPUTE_CLUSTERS, (page_uuid,))
+
+
+async def all_pages(conn: Connection) -> list[str]:
+    cursor = await conn.execute(ALL_PAGES)
+    return [page for (page,) in await cursor.fetchall()]
+
+
+async def clicks_in_order(conn: Connection, page_uuid: str) -> list[tuple[float, float, int]]:
+    cursor = await conn.execute(CLICKS_IN_ORDER, (page_uuid,))
+    return [(x, y, idx) for x, y, idx in await cursor.fetchall()]

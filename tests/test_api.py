@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.db import Connection
 from tests.conftest import random_prefix
-from tests.db_checks import Connection, assert_clusters_match_clicks, snapshot
+from tests.db_checks import assert_clusters_match_clicks, snapshot
 
 ROUTES = ["/save_click_and_predict_cluster", "/predict_cluster", "/new_click", "/predict_click"]
 

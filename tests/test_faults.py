@@ -11,9 +11,10 @@ import httpx
 import psycopg
 import pytest
 
+from app.db import Connection
 from app.migrations import migrate
 from tests.conftest import app_client, random_prefix
-from tests.db_checks import Connection, assert_clusters_match_clicks, wait_for_lock_waiters
+from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
 from tests.servers import restartable_postgres, running_server
 
 OUTAGE_SECONDS = 4

@@ -8,8 +8,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from app.db import Connection
 from tests.conftest import app_client, random_prefix
-from tests.db_checks import Connection, snapshot
+from tests.db_checks import snapshot
 
 SAVE = "/save_click_and_predict_cluster"
 CLICK_ROUTES = [SAVE, "/predict_cluster", "/new_click", "/predict_click"]

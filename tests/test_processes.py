@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from app.db import Connection
 from tests.conftest import random_prefix
-from tests.db_checks import Connection, assert_clusters_match_clicks
+from tests.db_checks import assert_clusters_match_clicks
 from tests.replay import GENERATED, NEW_NAMES, replay
 from tests.servers import Server, running_server
 

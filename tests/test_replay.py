@@ -3,7 +3,8 @@
 import httpx
 import pytest
 
-from tests.db_checks import Connection, assert_clusters_match_clicks
+from app.db import Connection
+from tests.db_checks import assert_clusters_match_clicks
 from tests.generate_cases import CASES_DIR, generate_cases, render
 from tests.replay import CASES, NEW_NAMES, replay
 

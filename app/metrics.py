@@ -1,0 +1,80 @@
+"""Prometheus metrics. Under several workers every process writes its own into
+PROMETHEUS_MULTIPROC_DIR (set by `app.serve`) and /metrics adds them up."""
+
+import os
+import time
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUESTS = Counter(
+    "clickclust_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "clickclust_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+CLICKS_SAVED = Counter("clickclust_clicks_saved_total", "Clicks saved")
+CLUSTERS_OPENED = Counter("clickclust_clusters_opened_total", "Clusters opened")
+# Keyed by the name psycopg_pool gives the figure in get_stats().
+POOL_GAUGES = {
+    "pool_size": Gauge(
+        "clickclust_pool_connections", "Connections open in the pools", multiprocess_mode="livesum"
+    ),
+    "pool_available": Gauge(
+        "clickclust_pool_idle_connections", "Idle pooled connections", multiprocess_mode="livesum"
+    ),
+    "requests_waiting": Gauge(
+        "clickclust_pool_waiting_requests",
+        "Requests waiting for a connection",
+        multiprocess_mode="livesum",
+    ),
+}
+
+
+def exposition() -> bytes:
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+class RequestMetrics:
+    """ASGI middleware: counts and times each request by its route template (not its path,
+    which would make one series per page), and samples the pool's usage."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record_status)
+        finally:
+            route: BaseRoute | None = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], name, str(status)).inc()
+            if pool := scope.get("state", {}).get("pool"):
+                stats = pool.get_stats()
+                for key, gauge in POOL_GAUGES.items():
+                    gauge.set(stats.get(key, 0))
