@@ -43,12 +43,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Database unavailable"}
 }
+PROTECTED: dict[int | str, dict[str, Any]] = {
+    **UNAVAILABLE,
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
+}
 router = APIRouter()
 clicks = APIRouter(
     dependencies=[Depends(require_token), Depends(require_json)],
     responses={
-        **UNAVAILABLE,
-        401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
+        **PROTECTED,
         413: {"model": ErrorResponse, "description": "Body too large"},
         415: {"model": ErrorResponse, "description": "Body is not JSON"},
     },
@@ -109,13 +112,7 @@ for path, endpoint, in_schema in (
 router.include_router(clicks)
 
 
-reads = APIRouter(
-    dependencies=[Depends(require_token)],
-    responses={
-        **UNAVAILABLE,
-        401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
-    },
-)
+reads = APIRouter(dependencies=[Depends(require_token)], responses=PROTECTED)
 HEATMAP_MAX_DOTS = 5000
 
 

@@ -6,6 +6,7 @@ and stops it when the server exits.
 """
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +47,15 @@ def serve(settings: Settings, database_url: str) -> None:
     wait_for_database(database_url, settings.startup_wait_seconds)
     migrate(database_url)
     os.environ["DATABASE_URL"] = database_url  # for the worker processes
-    uvicorn.run("app.main:app", host=settings.host, port=settings.port, workers=settings.workers)
+    with tempfile.TemporaryDirectory(prefix="clickclust-metrics-") as metrics_dir:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)  # shared by the workers
+        uvicorn.run(
+            "app.main:app",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        )
 
 
 def main() -> None:

@@ -182,16 +182,16 @@ async def test_metrics_count_requests_and_saves(client: httpx.AsyncClient) -> No
 
 
 def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
-    with (
-        running_server(database_url, workers=2) as server,
-        httpx.Client(base_url=server.url) as http,
-    ):
-        for number in range(20):
-            click = {"page_uuid": random_prefix(), "coordinates": {"x": number / 20, "y": 0.5}}
-            assert http.post(SAVE, json=click).status_code == 200
-        text = http.get("/metrics").text
-    assert metric(text, "clickclust_clicks_saved_total") == 20
-    assert metric(text, "clickclust_requests_total", route=SAVE, status="200") == 20
+    # A connection of its own for every request, so that both workers serve some, and a
+    # scrape that answered for its own worker only would show less than the total.
+    with running_server(database_url, workers=2) as server:
+        for number in range(40):
+            click = {"page_uuid": random_prefix(), "coordinates": {"x": number / 40, "y": 0.5}}
+            assert httpx.post(server.url + SAVE, json=click).status_code == 200
+        scrapes = [httpx.get(server.url + "/metrics").text for _ in range(6)]
+    for text in scrapes:
+        assert metric(text, "clickclust_clicks_saved_total") == 40
+        assert metric(text, "clickclust_requests_total", route=SAVE, status="200") == 40
 
 
 def rebuild(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
