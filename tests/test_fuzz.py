@@ -7,6 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.schemas import APIOperation
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from app.main import app
 from tests.servers import Server, running_server
@@ -26,4 +27,10 @@ def fuzzed_server(database_url: str) -> Iterator[Server]:
 def test_no_5xx_and_every_response_matches_the_schema(
     case: schemathesis.Case[APIOperation[Any, Any, Any, Any]], fuzzed_server: Server
 ) -> None:
-    case.call_and_validate(base_url=fuzzed_server.url, headers={"Authorization": f"Bearer {TOKEN}"})
+    case.call_and_validate(
+        base_url=fuzzed_server.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        # Its mutations of query parameters can come out valid once URL-encoded (it flagged a
+        # well-formed page_uuid); bad bodies and parameters have explicit tests instead.
+        excluded_checks=[negative_data_rejection],
+    )
