@@ -98,20 +98,13 @@ def milliseconds(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(base_url: str, op: str, page: str, connections: int, seconds: int) -> Figures:
+def run_wrk(base_url: str, op: str | None, page: str, connections: int, seconds: int) -> Figures:
+    """wrk posting clicks for `op` on `page`; with op None, plain GETs of `/`."""
     centers = ",".join(f"{x:.4f}:{y:.4f}" for x, y in CENTERS)
+    script = [] if op is None else ["-s", str(HERE / "clicks.lua")]
     output = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(HERE / "clicks.lua"),
-            base_url,
-        ],
-        env={**os.environ, "PAGE": page, "ROUTE": ROUTES[op], "CENTERS": centers},
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, base_url],
+        env={**os.environ, "PAGE": page, "ROUTE": ROUTES.get(op or "", ""), "CENTERS": centers},
         check=True,
         capture_output=True,
         text=True,
@@ -260,6 +253,16 @@ def main() -> None:
             if size in args.sizes
         }
         with running_server(url, workers=args.workers) as server:
+            # What the HTTP stack alone serves: GET / touches no database.
+            ceiling = {
+                connections: median(
+                    [
+                        run_wrk(server.url, None, "", connections, args.seconds)
+                        for _ in range(args.runs)
+                    ]
+                ).throughput
+                for connections in CONCURRENCY
+            }
             for size in args.sizes:
                 for op in ROUTES:
                     for connections in CONCURRENCY:
@@ -303,6 +306,11 @@ def main() -> None:
         "| pgbench avg ms | service / pgbench |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
+        "",
+        "The HTTP stack's own ceiling on this machine, `GET /` (no database) through the same "
+        "server: "
+        + ", ".join(f"{rate:,.0f} req/s at {c} connections" for c, rate in ceiling.items())
+        + ".",
         "",
     ]
     if "1k" in args.sizes and "1M" in args.sizes:
