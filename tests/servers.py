@@ -32,6 +32,12 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
 
+    def client(self) -> httpx.AsyncClient:
+        # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout, so a
+        # request is never sent on a connection the server is closing at that very moment.
+        limits = httpx.Limits(keepalive_expiry=1)
+        return httpx.AsyncClient(base_url=self.url, timeout=30, limits=limits)
+
     def terminate(self) -> int:
         """SIGTERM, then the exit code once the process has finished."""
         self.process.send_signal(signal.SIGTERM)

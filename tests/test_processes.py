@@ -26,8 +26,8 @@ def two_servers(database_url: str) -> Iterator[tuple[Server, Server]]:
 @pytest.fixture
 async def clients(two_servers: tuple[Server, Server]) -> AsyncIterator[list[httpx.AsyncClient]]:
     async with (
-        httpx.AsyncClient(base_url=two_servers[0].url, timeout=30) as first,
-        httpx.AsyncClient(base_url=two_servers[1].url, timeout=30) as second,
+        two_servers[0].client() as first,
+        two_servers[1].client() as second,
     ):
         yield [first, second]
 
