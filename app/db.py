@@ -1,4 +1,4 @@
-"""Every SQL statement of the request path, and the transactions around them."""
+"""Every SQL statement the app runs, and the transactions around them."""
 
 from datetime import datetime
 
