@@ -14,6 +14,9 @@ from tests.servers import Server, running_server
 
 schema = schemathesis.openapi.from_dict(app.openapi())
 TOKEN = "fuzz-token"  # with API_TOKEN set, the auth checks have something to check
+# Random values here make the request malformed HTTP, which uvicorn answers with its own 400
+# before the app sees it: framing is the HTTP server's business, not the schema's.
+FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection", "host"}
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +26,15 @@ def fuzzed_server(database_url: str) -> Iterator[Server]:
 
 
 @schema.parametrize()
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same examples on every run, so a CI failure is a regression, not a draw.
+@settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 def test_no_5xx_and_every_response_matches_the_schema(
     case: schemathesis.Case[APIOperation[Any, Any, Any, Any]], fuzzed_server: Server
 ) -> None:
+    for name in FRAMING_HEADERS:
+        case.headers.pop(name, None)  # case-insensitive
     case.call_and_validate(
         base_url=fuzzed_server.url,
         headers={"Authorization": f"Bearer {TOKEN}"},
