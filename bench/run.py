@@ -30,6 +30,7 @@ from sklearn.cluster import DBSCAN
 
 from app import db
 from app.migrations import migrate
+from app.settings import get_settings
 from tests.servers import running_server
 
 HERE = Path(__file__).resolve().parent
@@ -37,8 +38,11 @@ PAGE_SIZES = {"1k": 1_000, "100k": 100_000, "1M": 1_000_000}
 NAIVE_PAGE_SIZES = ("1k", "100k")
 CONCURRENCY = (8, 32)
 SIGMA = 0.008
-# 50 blobs 0.11 apart: the loaded clicks, and the clicks the load sends, fall into them.
-CENTERS = np.array([(0.1 + 0.11 * i, 0.1 + 0.11 * j) for i in range(8) for j in range(8)][:50])
+# 50 blobs 0.11 apart on an 8 x 8 grid: the loaded clicks, and the clicks the load sends (wrk's
+# and pgbench's), fall into them.
+BLOBS, GRID, FIRST, GAP = 50, 8, 0.1, 0.11
+CENTERS = np.array([(FIRST + GAP * (i // GRID), FIRST + GAP * (i % GRID)) for i in range(BLOBS)])
+RADIUS = get_settings().cluster_radius  # the service's, as it runs here
 ROUTES = {"save": "/save_click_and_predict_cluster", "predict": "/predict_cluster"}
 
 
@@ -118,36 +122,19 @@ def run_wrk(base_url: str, op: str | None, page: str, connections: int, seconds:
 
 
 def pgbench_script(op: str) -> str:
-    """The statements the service sends, as the service pipelines them, in pgbench's syntax."""
-
-    def bind(statement: str, *names: str) -> str:
-        for name in names:
-            statement = statement.replace("%s", f":{name}", 1)
-        return statement + ";"
-
-    read = bind(db.SELECT_CLUSTERS, "page")
+    """The statement the service sends for `op`, in pgbench's syntax."""
     if op == "predict":
-        return read + "\n"
-    return (
-        "\n".join(
-            [
-                r"\set c random(0, 49)",
-                r"\set x random(0, 999999) / 1000000.0",
-                r"\set y random(0, 999999) / 1000000.0",
-                r"\startpipeline",
-                "BEGIN;",
-                bind(db.ENSURE_PAGE, "page"),
-                bind(db.LOCK_PAGE, "page"),
-                read,
-                r"\endpipeline",
-                r"\startpipeline",
-                bind(db.GROW_CLUSTER, "x", "y", "page", "c"),
-                bind(db.INSERT_CLICK, "page", "x", "y", "c"),
-                "COMMIT;",
-                r"\endpipeline",
-            ]
-        )
-        + "\n"
+        return db.SELECT_CLUSTERS.replace("%s", ":page_uuid") + ";\n"
+    bound = round(4 * SIGMA * 1_000_000)  # millionths: clicks within 4 sigma of a blob's centre
+    noise = f"random_gaussian({-bound}, {bound}, 4) / 1000000.0"
+    statement = db.SAVE_CLICK.replace("%s", "{}").format(":page_uuid", ":x", ":y", RADIUS)
+    return "\n".join(
+        [
+            rf"\set blob random(0, {BLOBS - 1})",
+            rf"\set x {FIRST} + {GAP} * (:blob / {GRID}) + {noise}",
+            rf"\set y {FIRST} + {GAP} * (:blob % {GRID}) + {noise}",
+            statement + ";\n",
+        ]
     )
 
 
@@ -167,7 +154,7 @@ def run_pgbench(url: str, op: str, page: str, connections: int, seconds: int) ->
                 "-f",
                 script.name,
                 "-D",
-                f"page={page}",
+                f"page_uuid={page}",
                 url,
             ],
             check=True,
@@ -192,7 +179,7 @@ def naive_throughput(url: str, page: str, repeats: int) -> float:
         seconds = []
         for _ in range(repeats):
             started = time.perf_counter()
-            naive_request(conn, page, radius=0.04)
+            naive_request(conn, page, RADIUS)
             seconds.append(time.perf_counter() - started)
     return 1 / statistics.median(seconds)
 

@@ -27,7 +27,7 @@ async def wait_for_lock_waiters(conn: Connection, count: int) -> None:
         while True:
             cursor = await conn.execute(
                 "SELECT count(*) >= %s FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT 1 FROM pages%%'",
+                " WHERE wait_event_type = 'Lock' AND query LIKE '%%FROM save_click(%%'",
                 (count,),
             )
             if await cursor.fetchone() == (True,):
