@@ -12,6 +12,7 @@ from psycopg import AsyncConnection, OperationalError
 from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException
 
+from app import db
 from app.guards import BodySizeLimit
 from app.metrics import RequestMetrics
 from app.migrations import head_revision
@@ -30,8 +31,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         timeout=settings.pool_timeout,
         max_waiting=settings.pool_max_waiting,
         reconnect_timeout=settings.pool_reconnect_timeout,
-        # A connection broken by a database restart is dropped here, not handed to a request.
-        check=AsyncConnectionPool.check_connection,
+        check=db.check_if_idle,
+        reset=db.note_returned,
         kwargs={"autocommit": True, "options": f"-c statement_timeout={statement_timeout_ms}"},
         connection_class=AsyncConnection,
         open=False,

@@ -95,6 +95,7 @@ def load_page(url: str, page: str, clicks: int, rng: np.random.Generator) -> Non
         )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")  # not in the middle of a measurement
 
 
 def milliseconds(text: str) -> float:
@@ -250,31 +251,31 @@ def main() -> None:
                 ).throughput
                 for connections in CONCURRENCY
             }
-            for size in args.sizes:
-                for op in ROUTES:
-                    for connections in CONCURRENCY:
-                        page = page_uuid(size)
-                        service = median(
-                            [
-                                run_wrk(server.url, op, page, connections, args.seconds)
-                                for _ in range(args.runs)
-                            ]
-                        )
-                        floor = median(
-                            [
-                                run_pgbench(url, op, page, connections, args.seconds)
-                                for _ in range(args.runs)
-                            ]
-                        )
-                        p50[size, op, connections] = service.p50_ms
-                        throughput[size, op, connections] = service.throughput
-                        rows.append(
-                            f"| {size} | {op} | {connections} | {fmt(service.throughput, 0)} "
-                            f"| {fmt(service.p50_ms, 2)} | {fmt(service.p99_ms, 2)} "
-                            f"| {fmt(floor.throughput, 0)} | {fmt(floor.p50_ms, 2)} "
-                            f"| {service.throughput / floor.throughput:.0%} |"
-                        )
-                        print(rows[-1], flush=True)
+            # Rounds of every figure, service and pgbench in turn, so that drift over time
+            # (checkpoints, autovacuum, the pages growing) touches every figure alike.
+            keys = [(size, op, c) for size in args.sizes for op in ROUTES for c in CONCURRENCY]
+            service_runs: dict[tuple[str, str, int], list[Figures]] = {key: [] for key in keys}
+            floor_runs: dict[tuple[str, str, int], list[Figures]] = {key: [] for key in keys}
+            for _ in range(args.runs):
+                for size, op, connections in keys:
+                    page = page_uuid(size)
+                    service_runs[size, op, connections].append(
+                        run_wrk(server.url, op, page, connections, args.seconds)
+                    )
+                    floor_runs[size, op, connections].append(
+                        run_pgbench(url, op, page, connections, args.seconds)
+                    )
+    for key in keys:
+        service, floor = median(service_runs[key]), median(floor_runs[key])
+        p50[key] = service.p50_ms
+        throughput[key] = service.throughput
+        size, op, connections = key
+        rows.append(
+            f"| {size} | {op} | {connections} | {fmt(service.throughput, 0)} "
+            f"| {fmt(service.p50_ms, 2)} | {fmt(service.p99_ms, 2)} "
+            f"| {fmt(floor.throughput, 0)} | {fmt(floor.p50_ms, 2)} "
+            f"| {service.throughput / floor.throughput:.0%} |"
+        )
 
     lines = [
         "# Benchmark results",
@@ -285,8 +286,8 @@ def main() -> None:
         f"- command: `make bench` (`python -m bench.run --runs {args.runs} --seconds "
         f"{args.seconds} --workers {args.workers}`)",
         f"- service: `python -m app.serve`, {args.workers} uvicorn workers; load: wrk, 2 threads, "
-        "clicks near the page's 50 blobs; floor: pgbench -M prepared running the statements "
-        "the service sends (`pgbench_script` in bench/run.py), pipelined the same way",
+        "clicks near the page's 50 blobs; floor: pgbench -M prepared running the statement "
+        "the service sends (`pgbench_script` in bench/run.py) with clicks drawn alike",
         f"- figures: medians of {args.runs} runs of {args.seconds} s each",
         "",
         "| page | op | connections | service req/s | p50 ms | p99 ms | pgbench tps "

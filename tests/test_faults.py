@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import pytest
 
+from app import db
 from app.db import Connection
 from app.migrations import migrate
 from tests.conftest import app_client, random_prefix
@@ -112,6 +113,29 @@ async def test_database_outage_gives_fast_503s_then_recovers_and_loses_nothing(
             assert acknowledged <= stored
             assert stored - acknowledged <= outcome_unknown
             await assert_clusters_match_clicks(conn)
+
+
+async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path: Path) -> None:
+    with (
+        restartable_postgres(tmp_path / "postgres") as postgres,
+        running_server(postgres.url, workers=1) as server,
+    ):
+        migrate(postgres.url)
+        body = {"page_uuid": random_prefix(), "coordinates": {"x": 0.5, "y": 0.5}}
+        async with server.client() as client:
+
+            async def burst() -> set[int]:
+                requests = (client.post("/predict_cluster", json=body) for _ in range(20))
+                return {response.status_code for response in await asyncio.gather(*requests)}
+
+            assert await burst() == {200}  # the pool now holds several connections
+            idle_since = time.monotonic()
+            postgres.stop()
+            postgres.start()
+            # Connections are checked at checkout once idle this long (a database restart
+            # takes about as long); a busier service simply has no stale ones to check.
+            await asyncio.sleep(max(0, idle_since + db.CHECK_AFTER_IDLE_SECONDS - time.monotonic()))
+            assert await burst() == {200}
 
 
 async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
