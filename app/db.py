@@ -1,4 +1,4 @@
-"""Every SQL statement the app runs, and the transactions around them."""
+"""Every SQL statement the app sends, the transactions around them, and the pool's callbacks."""
 
 import math
 import time
