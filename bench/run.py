@@ -124,17 +124,20 @@ def run_wrk(base_url: str, op: str | None, page: str, connections: int, seconds:
 
 def pgbench_script(op: str) -> str:
     """The statement the service sends for `op`, in pgbench's syntax."""
+
+    def bind(statement: str, *values: object) -> str:
+        return statement.replace("%s", "{}").format(*values) + ";\n"
+
     if op == "predict":
-        return db.SELECT_CLUSTERS.replace("%s", ":page_uuid") + ";\n"
+        return bind(db.SELECT_CLUSTERS, ":page_uuid")
     bound = round(4 * SIGMA * 1_000_000)  # millionths: clicks within 4 sigma of a blob's centre
     noise = f"random_gaussian({-bound}, {bound}, 4) / 1000000.0"
-    statement = db.SAVE_CLICK.replace("%s", "{}").format(":page_uuid", ":x", ":y", RADIUS)
     return "\n".join(
         [
             rf"\set blob random(0, {BLOBS - 1})",
             rf"\set x {FIRST} + {GAP} * (:blob / {GRID}) + {noise}",
             rf"\set y {FIRST} + {GAP} * (:blob % {GRID}) + {noise}",
-            statement + ";\n",
+            bind(db.SAVE_CLICK, ":page_uuid", ":x", ":y", RADIUS),
         ]
     )
 
@@ -227,8 +230,6 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     rows = []
-    p50 = {}
-    throughput = {}
     with database_server() as server_url:
         url = fresh_database(server_url)
         for size in args.sizes:
@@ -265,10 +266,9 @@ def main() -> None:
                     floor_runs[size, op, connections].append(
                         run_pgbench(url, op, page, connections, args.seconds)
                     )
-    for key in keys:
-        service, floor = median(service_runs[key]), median(floor_runs[key])
-        p50[key] = service.p50_ms
-        throughput[key] = service.throughput
+    services = {key: median(runs) for key, runs in service_runs.items()}
+    for key, service in services.items():
+        floor = median(floor_runs[key])
         size, op, connections = key
         rows.append(
             f"| {size} | {op} | {connections} | {fmt(service.throughput, 0)} "
@@ -305,7 +305,8 @@ def main() -> None:
         lines += ["p50 latency on the 1M-click page over the 1k-click page:", ""]
         for op in ROUTES:
             for connections in CONCURRENCY:
-                big, small = p50["1M", op, connections], p50["1k", op, connections]
+                big = services["1M", op, connections].p50_ms
+                small = services["1k", op, connections].p50_ms
                 if big is not None and small is not None:
                     lines.append(f"- {op}, {connections} connections: {big / small:.2f}x")
         lines.append("")
@@ -316,7 +317,7 @@ def main() -> None:
             "",
         ]
         for size, rate in naive.items():
-            best = max(throughput[size, "save", c] for c in CONCURRENCY)
+            best = max(services[size, "save", c].throughput for c in CONCURRENCY)
             lines.append(
                 f"- {size} clicks: {rate:,.2f} req/s; the service's best save throughput is "
                 f"{best / rate:,.0f}x that"

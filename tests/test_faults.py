@@ -11,8 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from app import db
-from app.db import Connection
+from app.db import CHECK_AFTER_IDLE_SECONDS, Connection
 from app.migrations import migrate
 from tests.conftest import app_client, random_prefix
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
@@ -134,7 +133,7 @@ async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path:
             postgres.start()
             # Connections are checked at checkout once idle this long (a database restart
             # takes about as long); a busier service simply has no stale ones to check.
-            await asyncio.sleep(max(0, idle_since + db.CHECK_AFTER_IDLE_SECONDS - time.monotonic()))
+            await asyncio.sleep(max(0, idle_since + CHECK_AFTER_IDLE_SECONDS - time.monotonic()))
             assert await burst() == {200}
 
 
