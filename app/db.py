@@ -51,11 +51,11 @@ BIGGEST_CLUSTER = (
     "SELECT cluster_idx FROM clusters WHERE page_uuid = %s ORDER BY size DESC, cluster_idx LIMIT 1"
 )
 CLUSTER_CLICKS = (
-    "SELECT x, y FROM clicks WHERE page_uuid = %s AND cluster_idx = %s ORDER BY click_id LIMIT %s"
+    "SELECT x, y FROM clicks WHERE page_uuid = %s AND cluster_idx = %s ORDER BY seq LIMIT %s"
 )
-# Every `step`-th click: a sample without sorting the page's clicks.
+# Every `step`-th click of the page: a sample without sorting the page's clicks.
 SAMPLE_CLICKS = (
-    "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s AND click_id %% %s = 0 LIMIT %s"
+    "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s AND seq %% %s = 0 LIMIT %s"
 )
 
 # Stored summaries that differ from what the clicks imply (rebuild, and the tests).
@@ -81,7 +81,7 @@ RECOMPUTE_CLUSTERS = """
     WHERE page_uuid = %s GROUP BY page_uuid, cluster_idx
 """
 ALL_PAGES = "SELECT page_uuid FROM pages ORDER BY page_uuid"
-CLICKS_IN_ORDER = "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY click_id"
+CLICKS_IN_ORDER = "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY seq"
 
 
 async def note_returned(conn: Connection) -> None:

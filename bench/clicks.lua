@@ -1,6 +1,8 @@
--- wrk script: POST clicks near the page's blob centres to $ROUTE, for page $PAGE.
--- $CENTERS is "x:y,x:y,...", the centres of the blobs the page was loaded with.
+-- wrk script: POST clicks near the page's blob centres to $ROUTE, for page $PAGE, or with
+-- $PAGES set, for a page drawn at random from "0" to "$PAGES - 1".
+-- $CENTERS is "x:y,x:y,...", the centres of the blobs the pages were loaded with.
 local page = os.getenv("PAGE")
+local pages = tonumber(os.getenv("PAGES"))
 local route = os.getenv("ROUTE")
 local centers = {}
 for x, y in string.gmatch(os.getenv("CENTERS"), "([%d.]+):([%d.]+)") do
@@ -10,6 +12,13 @@ local sigma = 0.008
 
 local function gauss()
   return math.sqrt(-2 * math.log(1 - math.random())) * math.cos(2 * math.pi * math.random())
+end
+
+local function page_uuid()
+  if pages then
+    return tostring(math.random(0, pages - 1))
+  end
+  return page
 end
 
 local function clamp(value)
@@ -27,7 +36,7 @@ function request()
   local center = centers[math.random(#centers)]
   local body = string.format(
     '{"page_uuid":"%s","coordinates":{"x":%.6f,"y":%.6f}}',
-    page, clamp(center[1] + sigma * gauss()), clamp(center[2] + sigma * gauss())
+    page_uuid(), clamp(center[1] + sigma * gauss()), clamp(center[2] + sigma * gauss())
   )
   return wrk.format(nil, route, nil, body)
 end

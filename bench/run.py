@@ -2,8 +2,10 @@
 
 `make bench` runs it and writes bench/RESULTS.md. It starts the service as production does
 (`python -m app.serve`, uvicorn workers) on `DATABASE_URL`, or on an embedded PostgreSQL it
-starts itself, loads pages of 1k, 100k and 1M clicks with COPY, and drives the service with wrk
-(another process) at each concurrency, several runs each, reporting medians.
+starts itself, loads pages of 1k, 100k and 1M clicks and 1,000 pages of 200 clicks with COPY,
+and drives the service with wrk (another process) at each concurrency, several runs each,
+reporting medians. With CITUS_URL set it also runs the many-pages workload on a database of its
+own on that Citus cluster, in the same rounds.
 """
 
 import argparse
@@ -16,8 +18,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,11 +33,11 @@ from sklearn.cluster import DBSCAN
 from app import db
 from app.migrations import migrate
 from app.settings import get_settings
+from tests.citus_nodes import CITUS_URL, citus_nodes, database_on_every_node
 from tests.servers import running_server
 
 HERE = Path(__file__).resolve().parent
-PAGE_SIZES = {"1k": 1_000, "100k": 100_000, "1M": 1_000_000}
-NAIVE_PAGE_SIZES = ("1k", "100k")
+NAIVE_WORKLOADS = ("1k", "100k")
 CONCURRENCY = (8, 32)
 SIGMA = 0.008
 # 50 blobs 0.11 apart on an 8 x 8 grid: the loaded clicks, and the clicks the load sends (wrk's
@@ -44,6 +46,27 @@ BLOBS, GRID, FIRST, GAP = 50, 8, 0.1, 0.11
 CENTERS = np.array([(FIRST + GAP * (i // GRID), FIRST + GAP * (i % GRID)) for i in range(BLOBS)])
 RADIUS = get_settings().cluster_radius  # the service's, as it runs here
 ROUTES = {"save": "/save_click_and_predict_cluster", "predict": "/predict_cluster"}
+BENCH_DB = "clickclust_bench"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """`clicks_per_page` clicks on each of `pages` pages; the load picks one at random."""
+
+    pages: int
+    clicks_per_page: int
+
+    def page_uuids(self, name: str) -> list[str]:
+        return [f"bench/{name}"] if self.pages == 1 else [str(n) for n in range(self.pages)]
+
+
+WORKLOADS = {
+    "1k": Workload(1, 1_000),
+    "100k": Workload(1, 100_000),
+    "1M": Workload(1, 1_000_000),
+    "1k-pages": Workload(1_000, 200),
+}
+CITUS_WORKLOADS = ("1k-pages",)
 
 
 @dataclass
@@ -53,87 +76,95 @@ class Figures:
     p99_ms: float | None = None
 
 
-def page_uuid(size: str) -> str:
-    return f"bench/{size}"
-
-
-@contextmanager
-def database_server() -> Iterator[str]:
-    if url := os.environ.get("DATABASE_URL"):
-        yield url
-        return
-    with (
-        tempfile.TemporaryDirectory() as data_dir,
-        get_server(Path(data_dir) / "pg", cleanup_mode="delete") as server,
-    ):
-        yield server.get_uri()
-
-
 def fresh_database(server_url: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS clickclust_bench WITH (FORCE)")
-        admin.execute("CREATE DATABASE clickclust_bench")
-    url = make_conninfo(server_url, dbname="clickclust_bench")
-    migrate(url)
-    return url
+        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    return make_conninfo(server_url, dbname=BENCH_DB)
 
 
-def load_page(url: str, page: str, clicks: int, rng: np.random.Generator) -> None:
-    """`clicks` clicks in the 50 blobs, with their cluster summaries, through COPY."""
-    cluster = rng.integers(0, len(CENTERS), clicks)
-    points = np.clip(CENTERS[cluster] + rng.normal(0, SIGMA, (clicks, 2)), 0, 1)
+def load(url: str, name: str, rng: np.random.Generator) -> None:
+    """The workload's pages, each with clicks spread evenly over the 50 blobs (so its cluster
+    ids are 0 to 49) and its cluster summaries, through COPY."""
+    workload = WORKLOADS[name]
+    pages = workload.page_uuids(name)
+    per_page = workload.clicks_per_page
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO pages (page_uuid) VALUES (%s)", (page,))
-        with conn.cursor().copy("COPY clicks (page_uuid, x, y, cluster_idx) FROM STDIN") as copy:
-            for (x, y), idx in zip(points.tolist(), cluster.tolist(), strict=True):
-                copy.write_row((page, x, y, idx))
+        with conn.cursor().copy("COPY pages (page_uuid, click_count) FROM STDIN") as copy:
+            for page in pages:
+                copy.write_row((page, per_page))
+        copy_clicks = "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN"
+        with conn.cursor().copy(copy_clicks) as copy:
+            for page in pages:
+                cluster = rng.permutation(np.arange(per_page) % BLOBS)
+                points = np.clip(CENTERS[cluster] + rng.normal(0, SIGMA, (per_page, 2)), 0, 1)
+                rows = zip(points.tolist(), cluster.tolist(), strict=True)
+                for seq, ((x, y), idx) in enumerate(rows, 1):
+                    copy.write_row((page, seq, x, y, idx))
         conn.execute(
             "INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)"
             " SELECT page_uuid, cluster_idx, count(*), sum(x), sum(y) FROM clicks"
-            " WHERE page_uuid = %s GROUP BY page_uuid, cluster_idx",
-            (page,),
+            " WHERE page_uuid = ANY(%s) GROUP BY page_uuid, cluster_idx",
+            (pages,),
         )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")  # not in the middle of a measurement
 
 
+def found(pattern: str, text: str) -> str:
+    """The first group of `pattern`'s first match in a tool's output."""
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in:\n{text}")
+    return match.group(1)
+
+
 def milliseconds(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    """wrk's "812.00us", "7.26ms" or "1.02s", in milliseconds."""
+    unit = found(r"(us|ms|s)$", text)
+    return float(text.removesuffix(unit)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(base_url: str, op: str | None, page: str, connections: int, seconds: int) -> Figures:
-    """wrk posting clicks for `op` on `page`; with op None, plain GETs of `/`."""
+def run_wrk(
+    base_url: str, op: str | None, workload: str, connections: int, seconds: int
+) -> Figures:
+    """wrk posting clicks for `op` on the workload's pages; with op None, plain GETs of `/`."""
     centers = ",".join(f"{x:.4f}:{y:.4f}" for x, y in CENTERS)
     script = [] if op is None else ["-s", str(HERE / "clicks.lua")]
+    pages = WORKLOADS[workload].page_uuids(workload) if workload else [""]
+    where = {"PAGE": pages[0]} if len(pages) == 1 else {"PAGES": str(len(pages))}
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, base_url],
-        env={**os.environ, "PAGE": page, "ROUTE": ROUTES.get(op or "", ""), "CENTERS": centers},
+        env={**os.environ, **where, "ROUTE": ROUTES.get(op or "", ""), "CENTERS": centers},
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk saw failed requests:\n{output}")
-    throughput = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"\s50%\s+(\S+)", output).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"\s99%\s+(\S+)", output).group(1)  # type: ignore[union-attr]
-    return Figures(throughput, milliseconds(p50), milliseconds(p99))
+    return Figures(
+        float(found(r"Requests/sec:\s+([\d.]+)", output)),
+        milliseconds(found(r"\s50%\s+(\S+)", output)),
+        milliseconds(found(r"\s99%\s+(\S+)", output)),
+    )
 
 
-def pgbench_script(op: str) -> str:
-    """The statement the service sends for `op`, in pgbench's syntax."""
+def pgbench_script(op: str, workload: str) -> str:
+    """The statement the service sends for `op`, in pgbench's syntax, on the workload's pages."""
 
     def bind(statement: str, *values: object) -> str:
         return statement.replace("%s", "{}").format(*values) + ";\n"
 
+    pages = WORKLOADS[workload].page_uuids(workload)
+    page = [] if len(pages) == 1 else [rf"\set page_uuid random(0, {len(pages) - 1})"]
     if op == "predict":
-        return bind(db.SELECT_CLUSTERS, ":page_uuid")
+        return "\n".join([*page, bind(db.SELECT_CLUSTERS, ":page_uuid")])
     bound = round(4 * SIGMA * 1_000_000)  # millionths: clicks within 4 sigma of a blob's centre
     noise = f"random_gaussian({-bound}, {bound}, 4) / 1000000.0"
     return "\n".join(
         [
+            *page,
             rf"\set blob random(0, {BLOBS - 1})",
             rf"\set x {FIRST} + {GAP} * (:blob / {GRID}) + {noise}",
             rf"\set y {FIRST} + {GAP} * (:blob % {GRID}) + {noise}",
@@ -142,9 +173,10 @@ def pgbench_script(op: str) -> str:
     )
 
 
-def run_pgbench(url: str, op: str, page: str, connections: int, seconds: int) -> Figures:
+def run_pgbench(url: str, op: str, workload: str, connections: int, seconds: int) -> Figures:
+    pages = WORKLOADS[workload].page_uuids(workload)
     with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-        script.write(pgbench_script(op))
+        script.write(pgbench_script(op, workload))
         script.flush()
         output = subprocess.run(
             [
@@ -157,17 +189,17 @@ def run_pgbench(url: str, op: str, page: str, connections: int, seconds: int) ->
                 f"-T{seconds}",
                 "-f",
                 script.name,
-                "-D",
-                f"page_uuid={page}",
+                *(["-D", f"page_uuid={pages[0]}"] if len(pages) == 1 else []),
                 url,
             ],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
-    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))  # type: ignore[union-attr]
-    return Figures(tps, p50_ms=latency)
+    return Figures(
+        float(found(r"tps = ([\d.]+)", output)),
+        p50_ms=float(found(r"latency average = ([\d.]+) ms", output)),
+    )
 
 
 def naive_request(conn: psycopg.Connection[tuple[float, float]], page: str, radius: float) -> None:
@@ -200,6 +232,69 @@ def median(figures: list[Figures]) -> Figures:
     )
 
 
+@dataclass
+class Backend:
+    """A database with the workloads loaded, the service on it, and the runs measured there."""
+
+    name: str
+    url: str
+    server_url: str = ""
+    postgres_version: str = ""
+    keys: list[tuple[str, str, int]] = field(default_factory=list)
+    service_runs: dict[tuple[str, str, int], list[Figures]] = field(default_factory=dict)
+    floor_runs: dict[tuple[str, str, int], list[Figures]] = field(default_factory=dict)
+
+    def prepare(self, workloads: list[str], rng: np.random.Generator) -> None:
+        migrate(self.url)
+        for workload in workloads:
+            load(self.url, workload, rng)
+        with psycopg.connect(self.url) as conn:
+            self.postgres_version = str((conn.execute("SHOW server_version").fetchone() or [""])[0])
+        self.keys = [(w, op, c) for w in workloads for op in ROUTES for c in CONCURRENCY]
+        self.service_runs = {key: [] for key in self.keys}
+        self.floor_runs = {key: [] for key in self.keys}
+
+    def run_round(self, seconds: int) -> None:
+        """Every figure once, service and pgbench in turn."""
+        for key in self.keys:
+            self.service_runs[key].append(run_wrk(self.server_url, *key, seconds))
+            self.floor_runs[key].append(run_pgbench(self.url, *key, seconds))
+
+    def medians(self) -> dict[tuple[str, str, int], tuple[Figures, Figures]]:
+        return {
+            key: (median(self.service_runs[key]), median(self.floor_runs[key])) for key in self.keys
+        }
+
+
+@contextmanager
+def database_server() -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        get_server(Path(data_dir) / "pg", cleanup_mode="delete") as server,
+    ):
+        yield server.get_uri()
+
+
+@contextmanager
+def backends(workloads: list[str], rng: np.random.Generator) -> Iterator[list[Backend]]:
+    """Plain PostgreSQL with every workload; with CITUS_URL, also Citus with the many-pages one."""
+    with ExitStack() as stack:
+        plain = Backend("PostgreSQL", fresh_database(stack.enter_context(database_server())))
+        plain.prepare(workloads, rng)
+        found_backends = [plain]
+        citus_workloads = [w for w in CITUS_WORKLOADS if w in workloads]
+        if CITUS_URL and citus_workloads:
+            nodes = citus_nodes()
+            citus = Backend("Citus", stack.enter_context(database_on_every_node(nodes, BENCH_DB)))
+            nodes.make_coordinator(BENCH_DB)
+            citus.prepare(citus_workloads, rng)
+            found_backends.append(citus)
+        yield found_backends
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -217,83 +312,44 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--sizes", nargs="+", default=list(PAGE_SIZES), choices=PAGE_SIZES)
-    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk")
-
-    rng = np.random.default_rng(0)
-    rows = []
-    with database_server() as server_url:
-        url = fresh_database(server_url)
-        for size in args.sizes:
-            load_page(url, page_uuid(size), PAGE_SIZES[size], rng)
-        with psycopg.connect(url) as conn:
-            postgres_version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        naive = {
-            size: naive_throughput(url, page_uuid(size), repeats=5 if size == "1k" else 2)
-            for size in NAIVE_PAGE_SIZES
-            if size in args.sizes
-        }
-        with running_server(url, workers=args.workers) as server:
-            # What the HTTP stack alone serves: GET / touches no database.
-            ceiling = {
-                connections: median(
-                    [
-                        run_wrk(server.url, None, "", connections, args.seconds)
-                        for _ in range(args.runs)
-                    ]
-                ).throughput
-                for connections in CONCURRENCY
-            }
-            # Rounds of every figure, service and pgbench in turn, so that drift over time
-            # (checkpoints, autovacuum, the pages growing) touches every figure alike.
-            keys = [(size, op, c) for size in args.sizes for op in ROUTES for c in CONCURRENCY]
-            service_runs: dict[tuple[str, str, int], list[Figures]] = {key: [] for key in keys}
-            floor_runs: dict[tuple[str, str, int], list[Figures]] = {key: [] for key in keys}
-            for _ in range(args.runs):
-                for size, op, connections in keys:
-                    page = page_uuid(size)
-                    service_runs[size, op, connections].append(
-                        run_wrk(server.url, op, page, connections, args.seconds)
-                    )
-                    floor_runs[size, op, connections].append(
-                        run_pgbench(url, op, page, connections, args.seconds)
-                    )
-    services = {key: median(runs) for key, runs in service_runs.items()}
-    for key, service in services.items():
-        floor = median(floor_runs[key])
-        size, op, connections = key
-        rows.append(
-            f"| {size} | {op} | {connections} | {fmt(service.throughput, 0)} "
-            f"| {fmt(service.p50_ms, 2)} | {fmt(service.p99_ms, 2)} "
-            f"| {fmt(floor.throughput, 0)} | {fmt(floor.p50_ms, 2)} "
-            f"| {service.throughput / floor.throughput:.0%} |"
-        )
-
+def render(
+    args: argparse.Namespace,
+    found_backends: list[Backend],
+    ceiling: dict[int, float],
+    naive: dict[str, float],
+) -> list[str]:
+    plain = found_backends[0]
+    services = plain.medians()
     lines = [
         "# Benchmark results",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {machine()}; service, PostgreSQL {postgres_version} and the load generator "
-        "share it",
+        f"- machine: {machine()}; service, databases and the load generator share it",
         f"- command: `make bench` (`python -m bench.run --runs {args.runs} --seconds "
-        f"{args.seconds} --workers {args.workers}`)",
+        f"{args.seconds} --workers {args.workers}`)"
+        + (", with `CITUS_URL` set" if len(found_backends) > 1 else ""),
         f"- service: `python -m app.serve`, {args.workers} uvicorn workers; load: wrk, 2 threads, "
-        "clicks near the page's 50 blobs; floor: pgbench -M prepared running the statement "
+        "clicks near the pages' 50 blobs; floor: pgbench -M prepared running the statement "
         "the service sends (`pgbench_script` in bench/run.py) with clicks drawn alike",
-        f"- figures: medians of {args.runs} runs of {args.seconds} s each",
+        f"- figures: medians of {args.runs} rounds of {args.seconds} s runs; each round runs "
+        "every figure once, so drift over time touches them alike",
         "",
-        "| page | op | connections | service req/s | p50 ms | p99 ms | pgbench tps "
+        f"## PostgreSQL {plain.postgres_version}",
+        "",
+        "| workload | op | connections | service req/s | p50 ms | p99 ms | pgbench tps "
         "| pgbench avg ms | service / pgbench |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
+        *(
+            f"| {workload} | {op} | {connections} | {fmt(service.throughput, 0)} "
+            f"| {fmt(service.p50_ms, 2)} | {fmt(service.p99_ms, 2)} "
+            f"| {fmt(floor.throughput, 0)} | {fmt(floor.p50_ms, 2)} "
+            f"| {service.throughput / floor.throughput:.0%} |"
+            for (workload, op, connections), (service, floor) in services.items()
+        ),
+        "",
+        "Workloads: `1k`, `100k`, `1M` send every click to one page of that many clicks; "
+        "`1k-pages` sends each to one of 1,000 pages of 200 clicks (50 clusters each), at "
+        "random.",
         "",
         "The HTTP stack's own ceiling on this machine, `GET /` (no database) through the same "
         "server: "
@@ -301,12 +357,12 @@ def main() -> None:
         + ".",
         "",
     ]
-    if "1k" in args.sizes and "1M" in args.sizes:
+    if ("1k", "save", CONCURRENCY[0]) in services and ("1M", "save", CONCURRENCY[0]) in services:
         lines += ["p50 latency on the 1M-click page over the 1k-click page:", ""]
         for op in ROUTES:
             for connections in CONCURRENCY:
-                big = services["1M", op, connections].p50_ms
-                small = services["1k", op, connections].p50_ms
+                big = services["1M", op, connections][0].p50_ms
+                small = services["1k", op, connections][0].p50_ms
                 if big is not None and small is not None:
                     lines.append(f"- {op}, {connections} connections: {big / small:.2f}x")
         lines.append("")
@@ -316,13 +372,75 @@ def main() -> None:
             "DBSCAN; one process, sequential):",
             "",
         ]
-        for size, rate in naive.items():
-            best = max(services[size, "save", c].throughput for c in CONCURRENCY)
+        for workload, rate in naive.items():
+            best = max(services[workload, "save", c][0].throughput for c in CONCURRENCY)
             lines.append(
-                f"- {size} clicks: {rate:,.2f} req/s; the service's best save throughput is "
+                f"- {workload} clicks: {rate:,.2f} req/s; the service's best save throughput is "
                 f"{best / rate:,.0f}x that"
             )
         lines.append("")
+    for citus in found_backends[1:]:
+        lines += [
+            f"## Citus {citus.postgres_version}, beside PostgreSQL {plain.postgres_version}",
+            "",
+            "The same service, workload and rounds on a Citus cluster (`CITUS_URL`: its "
+            "coordinator and workers on this same machine).",
+            "",
+            "| workload | op | connections | PostgreSQL service req/s | Citus service req/s "
+            "| PostgreSQL pgbench tps | Citus pgbench tps | Citus / PostgreSQL (service) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for key, (service, floor) in citus.medians().items():
+            plain_service, plain_floor = services[key]
+            lines.append(
+                f"| {' | '.join(map(str, key))} | {fmt(plain_service.throughput, 0)} "
+                f"| {fmt(service.throughput, 0)} | {fmt(plain_floor.throughput, 0)} "
+                f"| {fmt(floor.throughput, 0)} "
+                f"| {service.throughput / plain_service.throughput:.0%} |"
+            )
+        lines.append("")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    with backends(args.workloads, np.random.default_rng(0)) as found_backends, ExitStack() as stack:
+        plain = found_backends[0]
+        naive = {
+            workload: naive_throughput(
+                plain.url,
+                WORKLOADS[workload].page_uuids(workload)[0],
+                repeats=5 if workload == "1k" else 2,
+            )
+            for workload in NAIVE_WORKLOADS
+            if workload in args.workloads
+        }
+        for backend in found_backends:
+            server = stack.enter_context(running_server(backend.url, workers=args.workers))
+            backend.server_url = server.url
+        # What the HTTP stack alone serves: GET / touches no database.
+        ceiling = {
+            connections: median(
+                [
+                    run_wrk(plain.server_url, None, "", connections, args.seconds)
+                    for _ in range(args.runs)
+                ]
+            ).throughput
+            for connections in CONCURRENCY
+        }
+        for _ in range(args.runs):
+            for backend in found_backends:
+                backend.run_round(args.seconds)
+    lines = render(args, found_backends, ceiling, naive)
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import NullPool, create_engine
 
 from app.settings import get_settings
+from migrations.citus import distribute_on_citus
 
 database_url: str = (
     context.config.attributes.get("database_url") or get_settings().required_database_url()
@@ -22,3 +23,5 @@ with engine.connect() as connection:
     context.configure(connection=connection, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
+    connection.commit()  # ends what alembic's look at the version table began
+    distribute_on_citus(connection)

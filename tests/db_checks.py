@@ -9,11 +9,11 @@ TABLES = ("pages", "clusters", "clicks")
 
 
 async def snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table, in a stable order."""
+    """Every row of every table, sorted."""
     tables = {}
     for table in TABLES:
-        cursor = await conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
-        tables[table] = await cursor.fetchall()
+        cursor = await conn.execute(f"SELECT * FROM {table}")
+        tables[table] = sorted(await cursor.fetchall())
     return tables
 
 

@@ -80,6 +80,18 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def rebuild(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app.rebuild` with these arguments, run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.rebuild", *args],
+        cwd=ROOT,
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def wait_until_ready(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

@@ -49,9 +49,9 @@ async def test_save_then_predict(client: httpx.AsyncClient, db: Connection) -> N
     far = await client.post("/predict_cluster", json=click(page, 0.26, 0.2))
     assert far.json() == {"cluster_idx": None}
     cursor = await db.execute(
-        "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY click_id", (page,)
+        "SELECT seq, x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY seq", (page,)
     )
-    assert await cursor.fetchall() == [(0.2, 0.2, 0), (0.23, 0.2, 0), (0.8, 0.8, 1)]
+    assert await cursor.fetchall() == [(1, 0.2, 0.2, 0), (2, 0.23, 0.2, 0), (3, 0.8, 0.8, 1)]
 
 
 async def test_predict_writes_nothing(client: httpx.AsyncClient, db: Connection) -> None:

@@ -2,7 +2,6 @@
 
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.db import Connection
 from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks
-from tests.servers import ROOT, running_server
+from tests.servers import rebuild, running_server
 
 SAVE = "/save_click_and_predict_cluster"
 # Three clusters: 0 gets three clicks, 1 gets one, 2 gets two.
@@ -135,14 +134,16 @@ async def test_heatmap_of_a_big_page_is_sampled(client: httpx.AsyncClient, db: C
     page = random_prefix()
     await save_all(client, page, [(0.5, 0.5)])
     clicks = 12_000
-    async with db.cursor().copy("COPY clicks (page_uuid, x, y, cluster_idx) FROM STDIN") as copy:
+    copy_clicks = "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN"
+    async with db.cursor().copy(copy_clicks) as copy:
         for number in range(clicks):
-            await copy.write_row((page, 0.5 + (number % 7) / 1000, 0.5, 0))
+            await copy.write_row((page, number + 2, 0.5 + (number % 7) / 1000, 0.5, 0))
     await db.execute(
         "UPDATE clusters SET size = size + %s, sum_x = sum_x + %s, sum_y = sum_y + %s"
         " WHERE page_uuid = %s",
         (clicks, sum(0.5 + (n % 7) / 1000 for n in range(clicks)), 0.5 * clicks, page),
     )
+    await db.execute("UPDATE pages SET click_count = %s WHERE page_uuid = %s", (clicks + 1, page))
     svg = (await client.get("/heatmap.svg", params={"page_uuid": page})).text
     assert 2_000 <= svg.count(' r="2" ') <= 5_000
     assert 'class="centroid"' in svg
@@ -192,17 +193,6 @@ def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
     for text in scrapes:
         assert metric(text, "clickclust_clicks_saved_total") == 40
         assert metric(text, "clickclust_requests_total", route=SAVE, status="200") == 40
-
-
-def rebuild(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.rebuild", *args],
-        cwd=ROOT,
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 async def test_rebuild_repairs_corrupted_summaries(

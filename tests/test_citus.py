@@ -1,0 +1,238 @@
+"""The service on a real Citus cluster, when CITUS_URL names a superuser's database on a
+coordinator with two or more workers; skipped otherwise.
+
+The module makes a database of its own on every node and drops it at the end. The service
+first runs on it as on a single PostgreSQL; then the coordinator's database gets the citus
+extension and its workers, and the service's next start distributes it, as the README says
+an existing database moves. The test that stops a worker needs the workers on this host.
+"""
+
+import asyncio
+import os
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg.abc import Params
+from sqlalchemy import create_engine
+
+from app import db
+from migrations.citus import distribute_on_citus
+from tests.bursts import assert_a_burst_gives_each_idx_once
+from tests.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
+from tests.conftest import random_prefix
+from tests.db_checks import assert_clusters_match_clicks, snapshot
+from tests.replay import CASES, GENERATED, NEW_NAMES, replay
+from tests.servers import Server, rebuild, running_server
+
+pytestmark = pytest.mark.skipif(
+    not CITUS_URL, reason="CITUS_URL is not set: no Citus cluster to test against"
+)
+SAVE = "/save_click_and_predict_cluster"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    url: str  # the service's database, on the coordinator
+    nodes: Nodes
+    before_move: dict[str, list[tuple[object, ...]]]  # what it held as a single-node database
+
+
+@pytest.fixture(scope="module")
+async def cluster() -> AsyncIterator[Cluster]:
+    nodes = citus_nodes()
+    if len(nodes.workers) < 2:
+        pytest.skip(f"the Citus cluster at CITUS_URL has {len(nodes.workers)} worker(s), not 2")
+    name = f"clickclust_citus_{random_prefix()}"
+    with database_on_every_node(nodes, name) as url:
+        # First a single PostgreSQL, with clicks that the move must keep.
+        with running_server(url) as server:
+            async with server.client() as client:
+                for case in list(GENERATED)[:3]:
+                    await replay([client], case, NEW_NAMES)
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            before_move = await snapshot(conn)
+        nodes.make_coordinator(name)
+        yield Cluster(url, nodes, before_move)
+
+
+@pytest.fixture(scope="module")
+def servers(cluster: Cluster) -> Iterator[tuple[Server, Server]]:
+    """Two service processes; the first one's start distributes the database."""
+    with running_server(cluster.url) as first, running_server(cluster.url) as second:
+        yield first, second
+
+
+@pytest.fixture
+async def clients(servers: tuple[Server, Server]) -> AsyncIterator[list[httpx.AsyncClient]]:
+    async with servers[0].client() as first, servers[1].client() as second:
+        yield [first, second]
+
+
+@pytest.fixture
+async def conn(cluster: Cluster) -> AsyncIterator[db.Connection]:
+    async with await psycopg.AsyncConnection.connect(cluster.url, autocommit=True) as conn:
+        yield conn
+
+
+async def worker_of(conn: db.Connection, page: str) -> Node:
+    cursor = await conn.execute(
+        "SELECT nodename, nodeport FROM citus_shards WHERE table_name = 'pages'::regclass"
+        " AND shardid = get_shard_id_for_distribution_column('pages', %s::text)",
+        (page,),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return Node(*row)
+
+
+async def pages_by_worker(conn: db.Connection, per_worker: int) -> dict[Node, list[str]]:
+    """New page ids, `per_worker` of them on each worker."""
+    pages: dict[Node, list[str]] = defaultdict(list)
+    cursor = await conn.execute("SELECT count(*) FROM citus_get_active_worker_nodes()")
+    workers = (await cursor.fetchone() or (0,))[0]
+    while len(pages) < workers or min(map(len, pages.values())) < per_worker:
+        page = random_prefix()
+        pages[await worker_of(conn, page)].append(page)
+    return {node: found[:per_worker] for node, found in pages.items()}
+
+
+async def test_the_start_distributed_the_tables_and_kept_every_row(
+    servers: tuple[Server, Server], cluster: Cluster, conn: db.Connection
+) -> None:
+    cursor = await conn.execute("SELECT table_name::text, colocation_id FROM citus_tables")
+    tables: dict[str, int] = dict(await cursor.fetchall())
+    assert sorted(tables) == ["clicks", "clusters", "pages"]
+    assert len(set(tables.values())) == 1
+    cursor = await conn.execute(
+        "SELECT distribution_argument_index FROM pg_dist_object WHERE objid = %s::regprocedure",
+        ("save_click(text, double precision, double precision, double precision)",),
+    )
+    assert await cursor.fetchone() == (0,)
+    assert await snapshot(conn) == cluster.before_move
+    # The step is idempotent: run again, it distributes nothing.
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(cluster.url))
+    with engine.connect() as connection:
+        assert distribute_on_citus(connection) == []
+
+
+async def test_replay_cases_over_two_processes_pass(
+    clients: list[httpx.AsyncClient], conn: db.Connection
+) -> None:
+    await asyncio.gather(*(replay(clients, case, NEW_NAMES) for case in CASES))
+    await assert_clusters_match_clicks(conn)
+
+
+async def test_burst_on_pages_of_both_workers_gives_each_idx_once(
+    clients: list[httpx.AsyncClient], conn: db.Connection
+) -> None:
+    pages = [page for found in (await pages_by_worker(conn, 2)).values() for page in found]
+    await assert_a_burst_gives_each_idx_once(clients, conn, pages)
+
+
+async def test_rebuild_replays_every_page_and_repairs_summaries(
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: db.Connection
+) -> None:
+    await replay(clients, next(iter(GENERATED)), NEW_NAMES)
+    result = rebuild(cluster.url, "--replay")
+    assert (result.returncode, result.stdout) == (0, "0 problem(s) found\n"), result.stderr
+    cursor = await conn.execute("SELECT page_uuid FROM pages LIMIT 1")
+    [(page,)] = await cursor.fetchall()
+    await conn.execute("UPDATE clusters SET size = size + 1 WHERE page_uuid = %s", (page,))
+    result = rebuild(cluster.url)
+    assert result.returncode == 1
+    assert f"{page}: stored cluster summaries differed" in result.stdout
+    await assert_clusters_match_clicks(conn)
+
+
+async def test_every_single_page_statement_is_routed_to_one_shard(
+    servers: tuple[Server, Server], cluster: Cluster
+) -> None:
+    page, x, y, radius = random_prefix(), 0.5, 0.5, 0.04
+    statements: list[tuple[str, Params]] = [
+        (db.SAVE_CLICK, (page, x, y, radius)),
+        (db.SELECT_CLUSTERS, (page,)),
+        (db.CLUSTER_SUMMARIES, {"page_uuid": page, "since": None, "until": None}),
+        (db.BIGGEST_CLUSTER, (page,)),
+        (db.CLUSTER_CLICKS, (page, 0, 10)),
+        (db.SAMPLE_CLICKS, (page, 2, 10)),
+        (db.CLICKS_IN_ORDER, (page,)),
+        (db.LOCK_PAGE, (page,)),
+        (db.DELETE_CLUSTERS, (page,)),
+        (db.RECOMPUTE_CLUSTERS, (page,)),
+    ]
+    async with await psycopg.AsyncConnection.connect(cluster.url, autocommit=True) as conn:
+        remote: list[str] = []
+        conn.add_notice_handler(lambda notice: remote.append(notice.message_primary or ""))
+        await conn.execute("SET citus.log_remote_commands = on")
+        await conn.execute("SET client_min_messages = log")
+        for statement, params in statements:
+            remote.clear()
+            await conn.execute(statement, params)
+            issued = [message for message in remote if message.startswith("issuing")]
+            assert len(issued) == 1, (statement, remote)
+
+
+@contextmanager
+def stopped(node: Node) -> Iterator[None]:
+    """The node's PostgreSQL stopped, then started again as it was, with pg_ctl."""
+    with psycopg.connect(node.url("postgres")) as conn:
+        data_dir = Path(str((conn.execute("SHOW data_directory").fetchone() or [""])[0]))
+    if not data_dir.is_dir():
+        pytest.skip(f"worker {node} does not run on this host: it cannot be stopped here")
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    pg_ctl = Path(os.readlink(f"/proc/{postmaster}/exe")).with_name("pg_ctl")
+    owner = data_dir.stat().st_uid
+
+    def run(*args: str) -> None:
+        subprocess.run(
+            [str(pg_ctl), "-D", str(data_dir), "-w", *args],
+            check=True,
+            capture_output=True,
+            user=owner,
+        )
+
+    run("-m", "fast", "stop")
+    try:
+        yield
+    finally:
+        run("-l", str(data_dir / "clickclust-tests.log"), "-o", f"-p {node.port}", "start")
+
+
+async def test_a_stopped_worker_fails_only_its_own_pages_and_fast(
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: db.Connection
+) -> None:
+    pages = await pages_by_worker(conn, 3)
+    down, up = cluster.nodes.workers[:2]
+
+    async def save(page: str) -> tuple[int, float]:
+        started = time.monotonic()
+        body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
+        response = await clients[0].post(SAVE, json=body)
+        return response.status_code, time.monotonic() - started
+
+    with stopped(down):
+        for page in pages[up]:
+            assert (await save(page))[0] == 200
+        for page in pages[down]:
+            status, seconds = await save(page)
+            assert status == 503
+            assert seconds < 2
+    deadline = time.monotonic() + 10
+    while (await save(pages[down][0]))[0] != 200:
+        assert time.monotonic() < deadline, "saves on the restarted worker's pages still fail"
+    for page in pages[down][1:]:
+        assert (await save(page))[0] == 200
+    # Nothing of the failed saves was stored: each of those pages holds its one saved click.
+    cursor = await conn.execute(
+        "SELECT page_uuid, count(*) FROM clicks WHERE page_uuid = ANY(%s) GROUP BY 1",
+        (pages[down],),
+    )
+    assert dict(await cursor.fetchall()) == dict.fromkeys(pages[down], 1)
