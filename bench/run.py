@@ -47,6 +47,11 @@ CENTERS = np.array([(FIRST + GAP * (i // GRID), FIRST + GAP * (i % GRID)) for i 
 RADIUS = get_settings().cluster_radius  # the service's, as it runs here
 ROUTES = {"save": "/save_click_and_predict_cluster", "predict": "/predict_cluster"}
 BENCH_DB = "clickclust_bench"
+VERSION = """
+    SELECT coalesce(
+        'Citus ' || (SELECT extversion FROM pg_extension WHERE extname = 'citus') || ' on ', ''
+    ) || 'PostgreSQL ' || current_setting('server_version')
+"""
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,8 @@ WORKLOADS = {
     "1M": Workload(1, 1_000_000),
     "1k-pages": Workload(1_000, 200),
 }
-CITUS_WORKLOADS = ("1k-pages",)
+CITUS_WORKLOADS = ("1k", "1k-pages")
+Key = tuple[str, str, int]  # a figure: workload, op and connections
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Figures:
     throughput: float
     p50_ms: float | None = None
     p99_ms: float | None = None
+    # CPU milliseconds that each database node spent per transaction (pgbench runs only).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 def fresh_database(server_url: str) -> str:
@@ -127,7 +135,7 @@ def milliseconds(text: str) -> float:
 
 
 def run_wrk(
-    base_url: str, op: str | None, workload: str, connections: int, seconds: int
+    base_url: str, workload: str, op: str | None, connections: int, seconds: int
 ) -> Figures:
     """wrk posting clicks for `op` on the workload's pages; with op None, plain GETs of `/`."""
     centers = ",".join(f"{x:.4f}:{y:.4f}" for x, y in CENTERS)
@@ -173,8 +181,11 @@ def pgbench_script(op: str, workload: str) -> str:
     )
 
 
-def run_pgbench(url: str, op: str, workload: str, connections: int, seconds: int) -> Figures:
+def run_pgbench(url: str, nodes: dict[str, str], key: Key, seconds: int) -> Figures:
+    """pgbench running the service's statement; with what it cost each node in CPU time."""
+    workload, op, connections = key
     pages = WORKLOADS[workload].page_uuids(workload)
+    cpu_before = {name: cpu_seconds(node) for name, node in nodes.items()}
     with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
         script.write(pgbench_script(op, workload))
         script.flush()
@@ -196,10 +207,35 @@ def run_pgbench(url: str, op: str, workload: str, connections: int, seconds: int
             capture_output=True,
             text=True,
         ).stdout
+    transactions = int(found(r"number of transactions actually processed: (\d+)", output))
     return Figures(
         float(found(r"tps = ([\d.]+)", output)),
         p50_ms=float(found(r"latency average = ([\d.]+) ms", output)),
+        cpu_ms={
+            name: 1000 * (cpu_seconds(node) - cpu_before[name]) / transactions
+            for name, node in nodes.items()
+        },
     )
+
+
+def cpu_seconds(url: str) -> float:
+    """CPU time that the PostgreSQL server at `url`, on this machine, and all its processes
+    have used so far (the postmaster's own, its live children's, and its reaped children's)."""
+    with psycopg.connect(url) as conn:
+        data_dir = Path(str((conn.execute("SHOW data_directory").fetchone() or [""])[0]))
+    postmaster = (data_dir / "postmaster.pid").read_text().split()[0]
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process has ended
+        # After the name: state, ppid, ..., utime, stime, cutime, cstime (fields 14 to 17).
+        if stat.parent.name == postmaster:
+            ticks += sum(map(int, fields[11:15]))
+        elif fields[1] == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def naive_request(conn: psycopg.Connection[tuple[float, float]], page: str, radius: float) -> None:
@@ -229,6 +265,7 @@ def median(figures: list[Figures]) -> Figures:
         statistics.median(f.throughput for f in figures),
         mid([f.p50_ms for f in figures]),
         mid([f.p99_ms for f in figures]),
+        {node: statistics.median(f.cpu_ms[node] for f in figures) for node in figures[0].cpu_ms},
     )
 
 
@@ -238,18 +275,19 @@ class Backend:
 
     name: str
     url: str
+    nodes: dict[str, str]  # each database server's name and URL, for its CPU time
     server_url: str = ""
-    postgres_version: str = ""
-    keys: list[tuple[str, str, int]] = field(default_factory=list)
-    service_runs: dict[tuple[str, str, int], list[Figures]] = field(default_factory=dict)
-    floor_runs: dict[tuple[str, str, int], list[Figures]] = field(default_factory=dict)
+    version: str = ""
+    keys: list[Key] = field(default_factory=list)
+    service_runs: dict[Key, list[Figures]] = field(default_factory=dict)
+    floor_runs: dict[Key, list[Figures]] = field(default_factory=dict)
 
     def prepare(self, workloads: list[str], rng: np.random.Generator) -> None:
         migrate(self.url)
         for workload in workloads:
             load(self.url, workload, rng)
         with psycopg.connect(self.url) as conn:
-            self.postgres_version = str((conn.execute("SHOW server_version").fetchone() or [""])[0])
+            self.version = str((conn.execute(VERSION).fetchone() or [""])[0])
         self.keys = [(w, op, c) for w in workloads for op in ROUTES for c in CONCURRENCY]
         self.service_runs = {key: [] for key in self.keys}
         self.floor_runs = {key: [] for key in self.keys}
@@ -258,9 +296,9 @@ class Backend:
         """Every figure once, service and pgbench in turn."""
         for key in self.keys:
             self.service_runs[key].append(run_wrk(self.server_url, *key, seconds))
-            self.floor_runs[key].append(run_pgbench(self.url, *key, seconds))
+            self.floor_runs[key].append(run_pgbench(self.url, self.nodes, key, seconds))
 
-    def medians(self) -> dict[tuple[str, str, int], tuple[Figures, Figures]]:
+    def medians(self) -> dict[Key, tuple[Figures, Figures]]:
         return {
             key: (median(self.service_runs[key]), median(self.floor_runs[key])) for key in self.keys
         }
@@ -282,13 +320,20 @@ def database_server() -> Iterator[str]:
 def backends(workloads: list[str], rng: np.random.Generator) -> Iterator[list[Backend]]:
     """Plain PostgreSQL with every workload; with CITUS_URL, also Citus with the many-pages one."""
     with ExitStack() as stack:
-        plain = Backend("PostgreSQL", fresh_database(stack.enter_context(database_server())))
+        url = fresh_database(stack.enter_context(database_server()))
+        plain = Backend("PostgreSQL", url, {"PostgreSQL": url})
         plain.prepare(workloads, rng)
         found_backends = [plain]
         citus_workloads = [w for w in CITUS_WORKLOADS if w in workloads]
         if CITUS_URL and citus_workloads:
             nodes = citus_nodes()
-            citus = Backend("Citus", stack.enter_context(database_on_every_node(nodes, BENCH_DB)))
+            url = stack.enter_context(database_on_every_node(nodes, BENCH_DB))
+            names = {"coordinator": nodes.coordinator} | {
+                f"worker {n}": worker for n, worker in enumerate(nodes.workers, 1)
+            }
+            citus = Backend(
+                "Citus", url, {name: node.url(BENCH_DB) for name, node in names.items()}
+            )
             nodes.make_coordinator(BENCH_DB)
             citus.prepare(citus_workloads, rng)
             found_backends.append(citus)
@@ -334,7 +379,7 @@ def render(
         f"- figures: medians of {args.runs} rounds of {args.seconds} s runs; each round runs "
         "every figure once, so drift over time touches them alike",
         "",
-        f"## PostgreSQL {plain.postgres_version}",
+        f"## {plain.version}",
         "",
         "| workload | op | connections | service req/s | p50 ms | p99 ms | pgbench tps "
         "| pgbench avg ms | service / pgbench |",
@@ -381,7 +426,7 @@ def render(
         lines.append("")
     for citus in found_backends[1:]:
         lines += [
-            f"## Citus {citus.postgres_version}, beside PostgreSQL {plain.postgres_version}",
+            f"## {citus.version}, beside {plain.version}",
             "",
             "The same service, workload and rounds on a Citus cluster (`CITUS_URL`: its "
             "coordinator and workers on this same machine).",
@@ -399,7 +444,28 @@ def render(
                 f"| {service.throughput / plain_service.throughput:.0%} |"
             )
         lines.append("")
+    for backend in found_backends:
+        lines += cpu_table(backend)
     return lines
+
+
+def cpu_table(backend: Backend) -> list[str]:
+    """What each database server spent in CPU time per transaction, in the pgbench runs."""
+    nodes = list(backend.nodes)
+    return [
+        f"Database CPU time per transaction in the pgbench runs, {backend.version} "
+        "(ms; each server's processes, from /proc):",
+        "",
+        f"| workload | op | connections | {' | '.join(nodes)} |",
+        f"| --- | --- | --- |{' --- |' * len(nodes)}",
+        *(
+            f"| {' | '.join(map(str, key))} | "
+            + " | ".join(f"{floor.cpu_ms[node]:.3f}" for node in nodes)
+            + " |"
+            for key, (_, floor) in backend.medians().items()
+        ),
+        "",
+    ]
 
 
 def main() -> None:
@@ -431,7 +497,7 @@ def main() -> None:
         ceiling = {
             connections: median(
                 [
-                    run_wrk(plain.server_url, None, "", connections, args.seconds)
+                    run_wrk(plain.server_url, "", None, connections, args.seconds)
                     for _ in range(args.runs)
                 ]
             ).throughput
