@@ -6,7 +6,7 @@ with the nearest centroid when it lies within `radius` of it (ties go to the low
 otherwise it opens a new cluster whose idx is the page's current number of clusters.
 
 Predictions and `python -m app.rebuild --replay` run these functions. Saves run the same rule
-inside PostgreSQL (`save_click()`, migrations/versions/0002_save_click.py), so that the page lock
+inside PostgreSQL (`save_click()`, migrations/versions/0003_click_seq.py), so that the page lock
 is held for no round trip; tests/test_rule_in_sql.py holds the two to the same answers, bit for bit.
 """
 

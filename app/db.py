@@ -22,7 +22,7 @@ Pool = AsyncConnectionPool[Connection]
 CHECK_AFTER_IDLE_SECONDS = 1.0
 _returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
 
-# A save is this one statement, its own transaction: see migrations/versions/0002_save_click.py.
+# A save is this one statement, its own transaction: see migrations/versions/0003_click_seq.py.
 SAVE_CLICK = "SELECT cluster_idx, is_new FROM save_click(%s, %s, %s, %s)"
 SELECT_CLUSTERS = (
     "SELECT sum_x, sum_y, size FROM clusters WHERE page_uuid = %s ORDER BY cluster_idx"

@@ -15,8 +15,8 @@ def _config(database_url: str | None = None) -> Config:
     return config
 
 
-def migrate(database_url: str) -> None:
-    command.upgrade(_config(database_url), "head")
+def migrate(database_url: str, revision: str = "head") -> None:
+    command.upgrade(_config(database_url), revision)
 
 
 def head_revision() -> str | None:

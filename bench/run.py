@@ -98,9 +98,9 @@ def load(url: str, name: str, rng: np.random.Generator) -> None:
     pages = workload.page_uuids(name)
     per_page = workload.clicks_per_page
     with psycopg.connect(url) as conn:
-        with conn.cursor().copy("COPY pages (page_uuid, click_count) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY pages (page_uuid) FROM STDIN") as copy:
             for page in pages:
-                copy.write_row((page, per_page))
+                copy.write_row((page,))
         copy_clicks = "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN"
         with conn.cursor().copy(copy_clicks) as copy:
             for page in pages:

@@ -8,17 +8,16 @@ database changes nothing; without the extension nothing happens at all.
 
 from sqlalchemy import Connection
 
+# save_click() calls these; they must be on every node before a statement that calls them is.
+HELPERS = ("ieee_square(double precision)", "ieee_mean(double precision, bigint)")
 # pages first: the others are colocated with it.
 TABLES = ("pages", "clusters", "clicks")
-# save_click() runs on the worker holding its page, so the helpers it calls must be there too.
-FUNCTIONS = (
-    "ieee_square(double precision)",
-    "ieee_mean(double precision, bigint)",
-    "save_click(text, double precision, double precision, double precision)",
-)
-DISTRIBUTION_ARGUMENTS = {FUNCTIONS[-1]: "page"}
+SAVE_CLICK = "save_click(text, double precision, double precision, double precision)"
 
 CITUS_INSTALLED = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+# One transaction, so that a save sees the database as it was or as it is now, never between;
+# Citus distributes functions in a transaction only over one connection per node.
+ONE_CONNECTION_PER_NODE = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"
 TABLE_TO_DISTRIBUTE = """
     SELECT to_regclass(%(table)s) IS NOT NULL
         AND NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = to_regclass(%(table)s))
@@ -29,8 +28,8 @@ DISTRIBUTE_TABLE = (
 # Rows that a table held before are copied into its shards; this frees the local copy, once
 # no local table references it.
 TRUNCATE_LOCAL_DATA = "SELECT truncate_local_data_after_distributing_table(%(table)s)"
-# A function that Citus propagated on its own has no distribution argument, and is not
-# delegated: it counts as distributed only once it has the argument it should have.
+# Citus propagates a function created after the extension on its own, but with no
+# distribution argument: save_click() counts as distributed only once it has its argument.
 FUNCTION_TO_DISTRIBUTE = """
     SELECT to_regprocedure(%(function)s) IS NOT NULL AND NOT EXISTS (
         SELECT FROM pg_dist_object
@@ -51,6 +50,8 @@ def distribute_on_citus(connection: Connection) -> list[str]:
     with connection.begin():
         if not connection.exec_driver_sql(CITUS_INSTALLED).scalar():
             return []
+        connection.exec_driver_sql(ONE_CONNECTION_PER_NODE)
+        helpers = [function for function in HELPERS if distribute_function(connection, function)]
         tables = [
             table
             for table in TABLES
@@ -63,13 +64,15 @@ def distribute_on_citus(connection: Connection) -> list[str]:
             )
         for table in tables:
             connection.exec_driver_sql(TRUNCATE_LOCAL_DATA, {"table": table})
-    # Its own transaction: Citus distributes functions over one connection per node, and
-    # the tables above were copied over several.
-    with connection.begin():
-        functions = []
-        for function in FUNCTIONS:
-            params = {"function": function, "argument": DISTRIBUTION_ARGUMENTS.get(function)}
-            if connection.exec_driver_sql(FUNCTION_TO_DISTRIBUTE, params).scalar():
-                connection.exec_driver_sql(DISTRIBUTE_FUNCTION, params)
-                functions.append(function)
-    return tables + functions
+        # Calls are delegated to the worker that holds their page's shard of `pages`.
+        save_click = distribute_function(connection, SAVE_CLICK, argument="page")
+    return helpers + tables + ([SAVE_CLICK] if save_click else [])
+
+
+def distribute_function(connection: Connection, function: str, argument: str | None = None) -> bool:
+    """Distribute the function unless it is already; whether this call did."""
+    params = {"function": function, "argument": argument}
+    if not connection.exec_driver_sql(FUNCTION_TO_DISTRIBUTE, params).scalar():
+        return False
+    connection.exec_driver_sql(DISTRIBUTE_FUNCTION, params)
+    return True

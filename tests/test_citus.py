@@ -2,13 +2,15 @@
 coordinator with two or more workers; skipped otherwise.
 
 The module makes a database of its own on every node and drops it at the end. The service
-first runs on it as on a single PostgreSQL; then the coordinator's database gets the citus
-extension and its workers, and the service's next start distributes it, as the README says
-an existing database moves. The test that stops a worker needs the workers on this host.
+first runs on it as on a single PostgreSQL; then, while it keeps saving, the database moves to
+Citus as docs/citus.md says an existing one does: the coordinator's database gets the citus
+extension and its workers, and migrating (as every start of the service does) distributes it.
+The test that stops a worker needs the workers on this host.
 """
 
 import asyncio
 import os
+import random
 import subprocess
 import time
 from collections import defaultdict
@@ -24,6 +26,7 @@ from psycopg.abc import Params
 from sqlalchemy import create_engine
 
 from app import db
+from app.migrations import migrate
 from migrations.citus import distribute_on_citus
 from tests.bursts import assert_a_burst_gives_each_idx_once
 from tests.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
@@ -36,6 +39,7 @@ pytestmark = pytest.mark.skipif(
     not CITUS_URL, reason="CITUS_URL is not set: no Citus cluster to test against"
 )
 SAVE = "/save_click_and_predict_cluster"
+Sent = tuple[str, float, float, int]  # a save's page, x and y, and the status it got
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,16 @@ class Cluster:
     url: str  # the service's database, on the coordinator
     nodes: Nodes
     before_move: dict[str, list[tuple[object, ...]]]  # what it held as a single-node database
+    during_move: list[Sent]  # saves sent while it moved
+
+
+async def save_until(client: httpx.AsyncClient, done: asyncio.Event, sent: list[Sent]) -> None:
+    """Saves on a page of its own, one after the other, until `done`."""
+    page, rng = random_prefix(), random.Random()
+    while not done.is_set():
+        x, y = rng.random(), rng.random()
+        body = {"page_uuid": page, "coordinates": {"x": x, "y": y}}
+        sent.append((page, x, y, (await client.post(SAVE, json=body)).status_code))
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +65,20 @@ async def cluster() -> AsyncIterator[Cluster]:
     if len(nodes.workers) < 2:
         pytest.skip(f"the Citus cluster at CITUS_URL has {len(nodes.workers)} worker(s), not 2")
     name = f"clickclust_citus_{random_prefix()}"
-    with database_on_every_node(nodes, name) as url:
-        # First a single PostgreSQL, with clicks that the move must keep.
-        with running_server(url) as server:
-            async with server.client() as client:
-                for case in list(GENERATED)[:3]:
-                    await replay([client], case, NEW_NAMES)
-        async with await psycopg.AsyncConnection.connect(url) as conn:
-            before_move = await snapshot(conn)
-        nodes.make_coordinator(name)
-        yield Cluster(url, nodes, before_move)
+    with database_on_every_node(nodes, name) as url, running_server(url) as server:
+        async with server.client() as client:
+            for case in list(GENERATED)[:3]:
+                await replay([client], case, NEW_NAMES)
+            async with await psycopg.AsyncConnection.connect(url) as conn:
+                before_move = await snapshot(conn)
+            done = asyncio.Event()
+            during_move: list[Sent] = []
+            senders = [asyncio.create_task(save_until(client, done, during_move)) for _ in range(4)]
+            await asyncio.to_thread(nodes.make_coordinator, name)
+            await asyncio.to_thread(migrate, url)
+            done.set()
+            await asyncio.gather(*senders)
+        yield Cluster(url, nodes, before_move, during_move)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +122,8 @@ async def pages_by_worker(conn: db.Connection, per_worker: int) -> dict[Node, li
     return {node: found[:per_worker] for node, found in pages.items()}
 
 
-async def test_the_start_distributed_the_tables_and_kept_every_row(
-    servers: tuple[Server, Server], cluster: Cluster, conn: db.Connection
+async def test_the_move_distributed_the_tables_and_lost_no_row_nor_save(
+    cluster: Cluster, conn: db.Connection
 ) -> None:
     cursor = await conn.execute("SELECT table_name::text, colocation_id FROM citus_tables")
     tables: dict[str, int] = dict(await cursor.fetchall())
@@ -116,7 +134,21 @@ async def test_the_start_distributed_the_tables_and_kept_every_row(
         ("save_click(text, double precision, double precision, double precision)",),
     )
     assert await cursor.fetchone() == (0,)
-    assert await snapshot(conn) == cluster.before_move
+    pages_before = {row[0] for row in cluster.before_move["pages"]}
+    after = await snapshot(conn)
+    assert {
+        table: [row for row in rows if row[0] in pages_before] for table, rows in after.items()
+    } == cluster.before_move
+    # Saves went on while it moved: those that got a 200 are stored, and no other.
+    assert {status for *_, status in cluster.during_move} <= {200, 503}
+    acknowledged = {(page, x, y) for page, x, y, status in cluster.during_move if status == 200}
+    assert acknowledged
+    cursor = await conn.execute(
+        "SELECT page_uuid, x, y FROM clicks WHERE page_uuid = ANY(%s)",
+        (list({page for page, *_ in cluster.during_move}),),
+    )
+    assert set(await cursor.fetchall()) == acknowledged
+    await assert_clusters_match_clicks(conn)
     # The step is idempotent: run again, it distributes nothing.
     engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(cluster.url))
     with engine.connect() as connection:

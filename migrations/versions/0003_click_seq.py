@@ -12,11 +12,10 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# A click's place in its page's order is `seq` (1, 2, ...), taken from the page's counter under
-# the page lock: unlike a global identity column, which Citus draws per worker, it survives a
-# move of the page's shard to another node.
+# A click's place in its page's order is `seq` (1, 2, ...), one past the page's highest, taken
+# under the page lock: unlike a global identity column, which Citus draws per worker, it
+# survives a move of the page's shard to another node.
 NUMBER_CLICKS = [
-    "ALTER TABLE pages ADD COLUMN click_count bigint NOT NULL DEFAULT 0",
     "ALTER TABLE clicks ADD COLUMN seq bigint CHECK (seq > 0)",
     """
     UPDATE clicks SET seq = numbered.seq
@@ -28,11 +27,6 @@ NUMBER_CLICKS = [
     WHERE clicks.page_uuid = numbered.page_uuid AND clicks.click_id = numbered.click_id
     """,
     """
-    UPDATE pages SET click_count = counted.clicks
-    FROM (SELECT page_uuid, count(*) AS clicks FROM clicks GROUP BY page_uuid) AS counted
-    WHERE pages.page_uuid = counted.page_uuid
-    """,
-    """
     ALTER TABLE clicks
         ALTER COLUMN seq SET NOT NULL,
         DROP CONSTRAINT clicks_pkey,
@@ -40,9 +34,11 @@ NUMBER_CLICKS = [
         DROP COLUMN click_id
     """,
 ]
-# The rule of app.clustering.assign, as in 0002 to the last bit, but in separate statements:
-# Citus plans a statement with data-modifying CTEs through the coordinator, and runs each of
-# these on the page's shard, on the worker that the call was delegated to.
+# The rule of app.clustering.assign, as in 0002 to the last bit, but in statements that Citus
+# runs on the page's shard, on the worker the call is delegated to (it runs a statement with
+# data-modifying CTEs through the coordinator), each on one table so that Citus plans it on
+# its fast path. The nearest centroid within the radius is the nearest centroid, if that one is
+# within.
 SAVE_CLICK = """
 CREATE OR REPLACE FUNCTION save_click(
     page text, x double precision, y double precision, radius double precision
@@ -51,24 +47,26 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     click_seq bigint;
+    distance double precision;
 BEGIN
-    -- Saves on one page are serialized by this row lock, which also numbers its clicks. In
+    -- Saves on one page are serialized by this row lock, made by the page's first save. In
     -- READ COMMITTED each statement below takes a fresh snapshot, after the lock: it sees all
-    -- that the last holder committed.
-    INSERT INTO pages AS counted (page_uuid, click_count) VALUES (page, 1)
-    ON CONFLICT (page_uuid) DO UPDATE SET click_count = counted.click_count + 1
-    RETURNING counted.click_count INTO click_seq;
-    SELECT clusters.cluster_idx INTO save_click.cluster_idx
-    FROM clusters,
-        LATERAL (
-            SELECT ieee_mean(sum_x, size) - save_click.x AS dx,
-                ieee_mean(sum_y, size) - save_click.y AS dy
-        ) AS offsets,
-        LATERAL (SELECT sqrt(ieee_square(dx) + ieee_square(dy)) AS distance) AS distances
-    WHERE page_uuid = page AND distance <= radius
-    ORDER BY distance, clusters.cluster_idx
+    -- that the last holder committed. The lock leaves the row as it is, so that the next
+    -- waiter need not chase a new version of it.
+    PERFORM FROM pages WHERE page_uuid = page FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO pages (page_uuid) VALUES (page) ON CONFLICT (page_uuid) DO NOTHING;
+        PERFORM FROM pages WHERE page_uuid = page FOR UPDATE;
+    END IF;
+    SELECT coalesce(max(clicks.seq), 0) + 1 INTO click_seq FROM clicks WHERE page_uuid = page;
+    SELECT clusters.cluster_idx,
+        sqrt(ieee_square(ieee_mean(sum_x, size) - save_click.x)
+            + ieee_square(ieee_mean(sum_y, size) - save_click.y))
+    INTO save_click.cluster_idx, distance
+    FROM clusters WHERE page_uuid = page
+    ORDER BY 2, 1
     LIMIT 1;
-    is_new := NOT FOUND;
+    is_new := NOT FOUND OR distance > radius;
     IF is_new THEN
         SELECT count(*) INTO save_click.cluster_idx FROM clusters WHERE page_uuid = page;
         INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)
