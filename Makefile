@@ -33,7 +33,7 @@ test: $(VENV)/.dev
 
 lint-docker: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
-	npx --yes dclint@3.1.0 docker-compose.yml
+	npx --yes dclint@3.1.0 docker-compose.yml docker-compose.citus.yml
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench.run

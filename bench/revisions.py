@@ -20,6 +20,7 @@ from bench.run import (
     WORKLOADS,
     Figures,
     Key,
+    copy_rows,
     database_server,
     fmt,
     median,
@@ -41,14 +42,16 @@ def database_at(server_url: str, revision: str) -> str:
     migrate(url, revision)
     pages = [page for w in ("1k", "1k-pages") for page in WORKLOADS[w].page_uuids(w)]
     with psycopg.connect(url) as conn:
-        with conn.cursor().copy("COPY pages (page_uuid) FROM STDIN") as copy:
-            for page in pages:
-                copy.write_row((page,))
-        copy_clusters = "COPY clusters (page_uuid, cluster_idx, size, sum_x, sum_y) FROM STDIN"
-        with conn.cursor().copy(copy_clusters) as copy:
-            for page in pages:
-                for idx, (x, y) in enumerate(CENTERS.tolist()):
-                    copy.write_row((page, idx, SIZE, x * SIZE, y * SIZE))
+        copy_rows(conn, "COPY pages (page_uuid) FROM STDIN", [(page,) for page in pages])
+        copy_rows(
+            conn,
+            "COPY clusters (page_uuid, cluster_idx, size, sum_x, sum_y) FROM STDIN",
+            [
+                (page, idx, SIZE, x * SIZE, y * SIZE)
+                for page in pages
+                for idx, (x, y) in enumerate(CENTERS.tolist())
+            ],
+        )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")

@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,24 +91,32 @@ def fresh_database(server_url: str) -> str:
     return make_conninfo(server_url, dbname=BENCH_DB)
 
 
+def copy_rows(
+    conn: psycopg.Connection[tuple[object, ...]], statement: str, rows: Iterable[Sequence[object]]
+) -> None:
+    with conn.cursor().copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def load(url: str, name: str, rng: np.random.Generator) -> None:
     """The workload's pages, each with clicks spread evenly over the 50 blobs (so its cluster
     ids are 0 to 49) and its cluster summaries, through COPY."""
     workload = WORKLOADS[name]
     pages = workload.page_uuids(name)
     per_page = workload.clicks_per_page
+
+    def clicks() -> Iterator[tuple[str, int, float, float, int]]:
+        for page in pages:
+            cluster = rng.permutation(np.arange(per_page) % BLOBS)
+            points = np.clip(CENTERS[cluster] + rng.normal(0, SIGMA, (per_page, 2)), 0, 1)
+            rows = zip(points.tolist(), cluster.tolist(), strict=True)
+            for seq, ((x, y), idx) in enumerate(rows, 1):
+                yield page, seq, x, y, idx
+
     with psycopg.connect(url) as conn:
-        with conn.cursor().copy("COPY pages (page_uuid) FROM STDIN") as copy:
-            for page in pages:
-                copy.write_row((page,))
-        copy_clicks = "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN"
-        with conn.cursor().copy(copy_clicks) as copy:
-            for page in pages:
-                cluster = rng.permutation(np.arange(per_page) % BLOBS)
-                points = np.clip(CENTERS[cluster] + rng.normal(0, SIGMA, (per_page, 2)), 0, 1)
-                rows = zip(points.tolist(), cluster.tolist(), strict=True)
-                for seq, ((x, y), idx) in enumerate(rows, 1):
-                    copy.write_row((page, seq, x, y, idx))
+        copy_rows(conn, "COPY pages (page_uuid) FROM STDIN", [(page,) for page in pages])
+        copy_rows(conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN", clicks())
         conn.execute(
             "INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)"
             " SELECT page_uuid, cluster_idx, count(*), sum(x), sum(y) FROM clicks"

@@ -184,6 +184,34 @@ async def test_rebuild_replays_every_page_and_repairs_summaries(
     await assert_clusters_match_clicks(conn)
 
 
+async def test_a_page_keeps_its_order_when_its_shards_move(
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: db.Connection
+) -> None:
+    page = random_prefix()
+    clicks = [(0.1 + 0.02 * n, 0.5) for n in range(20)]  # in a row: their ids follow their order
+
+    async def save(points: list[tuple[float, float]]) -> None:
+        for x, y in points:
+            body = {"page_uuid": page, "coordinates": {"x": x, "y": y}}
+            assert (await clients[0].post(SAVE, json=body)).status_code == 200
+
+    await save(clicks[:10])
+    source = await worker_of(conn, page)
+    [target] = [worker for worker in cluster.nodes.workers[:2] if worker != source]
+    await conn.execute(
+        "SELECT citus_move_shard_placement("
+        "get_shard_id_for_distribution_column('pages', %s::text), %s, %s, %s, %s,"
+        " shard_transfer_mode => 'block_writes')",
+        (page, source.host, source.port, target.host, target.port),
+    )
+    assert await worker_of(conn, page) == target
+    await save(clicks[10:])
+    cursor = await conn.execute(db.CLICKS_IN_ORDER, (page,))
+    assert [(x, y) for x, y, _ in await cursor.fetchall()] == clicks
+    result = rebuild(cluster.url, "--replay", page)
+    assert (result.returncode, result.stdout) == (0, "0 problem(s) found\n"), result.stderr
+
+
 async def test_every_single_page_statement_is_routed_to_one_shard(
     servers: tuple[Server, Server], cluster: Cluster
 ) -> None:

@@ -1,0 +1,44 @@
+"""The migrations carry existing data over."""
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from app.clustering import replay
+from app.migrations import migrate
+from tests.conftest import random_prefix
+from tests.db_checks import assert_clusters_match_clicks
+
+SAVE = "SELECT cluster_idx, is_new FROM save_click(%s, %s, %s, 0.04)"
+
+
+async def test_clicks_saved_before_0003_are_numbered_per_page_in_their_order(
+    server_url: str,
+) -> None:
+    name = f"clickclust_test_{random_prefix()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = make_conninfo(server_url, dbname=name)
+    pages = {"a": [(0.1 * n, 0.5) for n in range(1, 9)], "b": [(0.5, 0.03 * n) for n in range(8)]}
+    try:
+        migrate(url, "0002")
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            for number in range(8):  # interleaved, so that the global click_id skips on a page
+                for page, points in pages.items():
+                    await conn.execute(SAVE, (page, *points[number]))
+            migrate(url)
+            for page, points in pages.items():
+                await conn.execute(SAVE, (page, 0.99, 0.99))
+                cursor = await conn.execute(
+                    "SELECT seq, x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY seq",
+                    (page,),
+                )
+                rows = await cursor.fetchall()
+                saved = [*points, (0.99, 0.99)]
+                assert [(seq, x, y) for seq, x, y, _ in rows] == [
+                    (seq, x, y) for seq, (x, y) in enumerate(saved, 1)
+                ]
+                assert [idx for *_, idx in rows] == replay(saved, 0.04)
+            await assert_clusters_match_clicks(conn)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
