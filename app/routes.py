@@ -78,6 +78,8 @@ async def ready(request: Request, pool: PoolDep) -> StatusResponse:
     return StatusResponse(status="ok")
 
 
+@clicks.post("/save_click_and_predict_cluster")
+@clicks.post("/new_click", include_in_schema=False)  # the older name existing clients call
 async def save_click_and_predict_cluster(
     click: NewClickRequest, pool: PoolDep, settings: SettingsDep
 ) -> NewClickResponse:
@@ -91,6 +93,8 @@ async def save_click_and_predict_cluster(
     return NewClickResponse(cluster_idx=assignment.cluster_idx, is_new=assignment.is_new)
 
 
+@clicks.post("/predict_cluster")
+@clicks.post("/predict_click", include_in_schema=False)  # the older name existing clients call
 async def predict_cluster(
     click: NewClickRequest, pool: PoolDep, settings: SettingsDep
 ) -> PredictClickResponse:
@@ -101,14 +105,6 @@ async def predict_cluster(
     return PredictClickResponse(cluster_idx=cluster_idx)
 
 
-for path, endpoint, in_schema in (
-    ("/save_click_and_predict_cluster", save_click_and_predict_cluster, True),
-    ("/predict_cluster", predict_cluster, True),
-    # Older names that existing clients still call.
-    ("/new_click", save_click_and_predict_cluster, False),
-    ("/predict_click", predict_cluster, False),
-):
-    clicks.add_api_route(path, endpoint, methods=["POST"], include_in_schema=in_schema)
 router.include_router(clicks)
 
 
