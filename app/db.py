@@ -1,26 +1,13 @@
-"""Every SQL statement the app sends, the transactions around them, and the pool's callbacks."""
+"""Every SQL statement the app sends, and the transactions around them."""
 
-import math
-import time
 from datetime import datetime
-from weakref import WeakKeyDictionary
 
 import numpy as np
-from psycopg import AsyncConnection
 from psycopg.errors import UndefinedTable
-from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
 
 from app.clustering import Assignment, centroids, nearest_cluster
 from app.data_models import ClusterSummary, Coordinates
-
-Connection = AsyncConnection[TupleRow]
-Pool = AsyncConnectionPool[Connection]
-
-# Connections given back to the pool less than this ago skip the checkout check: they have just
-# answered, and the check is a round trip that costs a save about 7% of its throughput.
-CHECK_AFTER_IDLE_SECONDS = 1.0
-_returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
+from app.pool import Connection, Pool
 
 # A save is this one statement, its own transaction: see migrations/versions/0003_click_seq.py.
 SAVE_CLICK = "SELECT cluster_idx, is_new FROM save_click(%s, %s, %s, %s)"
@@ -82,18 +69,6 @@ RECOMPUTE_CLUSTERS = """
 """
 ALL_PAGES = "SELECT page_uuid FROM pages ORDER BY page_uuid"
 CLICKS_IN_ORDER = "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY seq"
-
-
-async def note_returned(conn: Connection) -> None:
-    """The pool's `reset` callback: when the connection was last given back."""
-    _returned_at[conn] = time.monotonic()
-
-
-async def check_if_idle(conn: Connection) -> None:
-    """The pool's `check` callback: drop a connection that a database restart broke, before a
-    request gets it, without a round trip for one that was in use a moment ago."""
-    if time.monotonic() - _returned_at.get(conn, -math.inf) >= CHECK_AFTER_IDLE_SECONDS:
-        await AsyncConnectionPool.check_connection(conn)
 
 
 async def predict_cluster(

@@ -9,7 +9,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.settings import Settings
+from app.deps import SettingsDep
 
 
 class BodySizeLimit:
@@ -57,10 +57,9 @@ bearer = HTTPBearer(auto_error=False, description="Required when the service set
 
 
 async def require_token(
-    request: Request,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    settings: Settings = request.state.settings
     if settings.api_token is None:
         return
     expected = settings.api_token.get_secret_value().encode()

@@ -15,6 +15,8 @@ from prometheus_client import (
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.pool import usage
+
 REQUESTS = Counter(
     "clickclust_requests_total", "HTTP requests answered", ["method", "route", "status"]
 )
@@ -23,7 +25,7 @@ LATENCY = Histogram(
 )
 CLICKS_SAVED = Counter("clickclust_clicks_saved_total", "Clicks saved")
 CLUSTERS_OPENED = Counter("clickclust_clusters_opened_total", "Clusters opened")
-# Keyed by the name psycopg_pool gives the figure in get_stats().
+# Keyed by the figures of app.pool.usage().
 POOL_GAUGES = {
     "pool_size": Gauge(
         "clickclust_pool_connections", "Connections open in the pools", multiprocess_mode="livesum"
@@ -75,6 +77,5 @@ class RequestMetrics:
             LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], name, str(status)).inc()
             if pool := scope.get("state", {}).get("pool"):
-                stats = pool.get_stats()
-                for key, gauge in POOL_GAUGES.items():
-                    gauge.set(stats.get(key, 0))
+                for figure, value in usage(pool).items():
+                    POOL_GAUGES[figure].set(value)

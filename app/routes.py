@@ -20,25 +20,11 @@ from app.data_models import (
     StatusResponse,
     VersionResponse,
 )
+from app.deps import PoolDep, SettingsDep
 from app.guards import require_json, require_token
-from app.settings import Settings
+from app.pool import Pool
 
 READY_TIMEOUT_SECONDS = 1.0
-
-
-async def get_pool(request: Request) -> db.Pool:
-    pool: db.Pool = request.state.pool
-    return pool
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
-# The pool, not a connection: a request takes one only once its body is valid.
-PoolDep = Annotated[db.Pool, Depends(get_pool)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Database unavailable"}
@@ -135,7 +121,7 @@ async def get_best_cluster(
 
 
 async def heatmap_data(
-    page_uuid: str, pool: db.Pool
+    page_uuid: str, pool: Pool
 ) -> tuple[list[ClusterSummary], list[tuple[float, float, int]]]:
     summaries = await db.cluster_summaries(pool, page_uuid)
     total = sum(summary.size for summary in summaries)

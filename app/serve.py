@@ -53,7 +53,8 @@ def serve(settings: Settings, database_url: str) -> None:
     with tempfile.TemporaryDirectory(prefix="clickclust-metrics-") as metrics_dir:
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)  # shared by the workers
         uvicorn.run(
-            "app.main:app",
+            "app.main:create_app",
+            factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,

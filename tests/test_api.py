@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import Connection
+from app.pool import Connection
 from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks, snapshot
 

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine
 
 from app import db
 from app.migrations import migrate
+from app.pool import Connection
 from migrations.citus import distribute_on_citus
 from tests.bursts import assert_a_burst_gives_each_idx_once
 from tests.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
@@ -95,12 +96,12 @@ async def clients(servers: tuple[Server, Server]) -> AsyncIterator[list[httpx.As
 
 
 @pytest.fixture
-async def conn(cluster: Cluster) -> AsyncIterator[db.Connection]:
+async def conn(cluster: Cluster) -> AsyncIterator[Connection]:
     async with await psycopg.AsyncConnection.connect(cluster.url, autocommit=True) as conn:
         yield conn
 
 
-async def worker_of(conn: db.Connection, page: str) -> Node:
+async def worker_of(conn: Connection, page: str) -> Node:
     cursor = await conn.execute(
         "SELECT nodename, nodeport FROM citus_shards WHERE table_name = 'pages'::regclass"
         " AND shardid = get_shard_id_for_distribution_column('pages', %s::text)",
@@ -111,7 +112,7 @@ async def worker_of(conn: db.Connection, page: str) -> Node:
     return Node(*row)
 
 
-async def pages_by_worker(conn: db.Connection, per_worker: int) -> dict[Node, list[str]]:
+async def pages_by_worker(conn: Connection, per_worker: int) -> dict[Node, list[str]]:
     """New page ids, `per_worker` of them on each worker."""
     pages: dict[Node, list[str]] = defaultdict(list)
     cursor = await conn.execute("SELECT count(*) FROM citus_get_active_worker_nodes()")
@@ -123,7 +124,7 @@ async def pages_by_worker(conn: db.Connection, per_worker: int) -> dict[Node, li
 
 
 async def test_the_move_distributed_the_tables_and_lost_no_row_nor_save(
-    cluster: Cluster, conn: db.Connection
+    cluster: Cluster, conn: Connection
 ) -> None:
     cursor = await conn.execute("SELECT table_name::text, colocation_id FROM citus_tables")
     tables: dict[str, int] = dict(await cursor.fetchall())
@@ -156,21 +157,21 @@ async def test_the_move_distributed_the_tables_and_lost_no_row_nor_save(
 
 
 async def test_replay_cases_over_two_processes_pass(
-    clients: list[httpx.AsyncClient], conn: db.Connection
+    clients: list[httpx.AsyncClient], conn: Connection
 ) -> None:
     await asyncio.gather(*(replay(clients, case, NEW_NAMES) for case in CASES))
     await assert_clusters_match_clicks(conn)
 
 
 async def test_burst_on_pages_of_both_workers_gives_each_idx_once(
-    clients: list[httpx.AsyncClient], conn: db.Connection
+    clients: list[httpx.AsyncClient], conn: Connection
 ) -> None:
     pages = [page for found in (await pages_by_worker(conn, 2)).values() for page in found]
     await assert_a_burst_gives_each_idx_once(clients, conn, pages)
 
 
 async def test_rebuild_replays_every_page_and_repairs_summaries(
-    clients: list[httpx.AsyncClient], cluster: Cluster, conn: db.Connection
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: Connection
 ) -> None:
     await replay(clients, next(iter(GENERATED)), NEW_NAMES)
     result = rebuild(cluster.url, "--replay")
@@ -185,7 +186,7 @@ async def test_rebuild_replays_every_page_and_repairs_summaries(
 
 
 async def test_a_page_keeps_its_order_when_its_shards_move(
-    clients: list[httpx.AsyncClient], cluster: Cluster, conn: db.Connection
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: Connection
 ) -> None:
     page = random_prefix()
     clicks = [(0.1 + 0.02 * n, 0.5) for n in range(20)]  # in a row: their ids follow their order
@@ -267,7 +268,7 @@ def stopped(node: Node) -> Iterator[None]:
 
 
 async def test_a_stopped_worker_fails_only_its_own_pages_and_fast(
-    clients: list[httpx.AsyncClient], cluster: Cluster, conn: db.Connection
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: Connection
 ) -> None:
     pages = await pages_by_worker(conn, 3)
     down, up = cluster.nodes.workers[:2]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
-from app.db import CHECK_AFTER_IDLE_SECONDS, Connection
 from app.migrations import migrate
+from app.pool import CHECK_AFTER_IDLE_SECONDS, Connection
+from app.settings import Settings
 from tests.conftest import app_client, random_prefix
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
 from tests.servers import restartable_postgres, running_server
@@ -138,17 +138,20 @@ async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path:
 
 
 async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
-    db: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+    db: Connection, database_url: str
 ) -> None:
     pool_timeout = 0.5
-    monkeypatch.setenv("POOL_MIN_SIZE", "1")
-    monkeypatch.setenv("POOL_MAX_SIZE", "1")
-    monkeypatch.setenv("POOL_TIMEOUT", str(pool_timeout))
-    monkeypatch.setenv("POOL_MAX_WAITING", "4")
+    settings = Settings(
+        database_url=database_url,
+        pool_min_size=1,
+        pool_max_size=1,
+        pool_timeout=pool_timeout,
+        pool_max_waiting=4,
+    )
     page = random_prefix()
     body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
     async with (
-        app_client() as client,
+        app_client(settings) as client,
         await psycopg.AsyncConnection.connect(database_url) as locker,
     ):
         assert (await client.post("/save_click_and_predict_cluster", json=body)).status_code == 200

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from app.main import app
+from app.main import create_app
 from tests.servers import Server, running_server
 
-schema = schemathesis.openapi.from_dict(app.openapi())
+schema = schemathesis.openapi.from_dict(create_app().openapi())
 TOKEN = "fuzz-token"  # with API_TOKEN set, the auth checks have something to check
 # Random values here make the request malformed HTTP, which uvicorn answers with its own 400
 # before the app sees it: framing is the HTTP server's business, not the schema's.

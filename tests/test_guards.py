@@ -7,8 +7,10 @@ import httpx
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
-from app.db import Connection
+from app.pool import Connection
+from app.settings import Settings
 from tests.conftest import app_client, random_prefix
 from tests.db_checks import snapshot
 
@@ -25,15 +27,13 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/ready")).json() == {"status": "ok"}
 
 
-async def test_not_ready_before_migrations(
-    server_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_not_ready_before_migrations(server_url: str) -> None:
     name = f"clickclust_empty_{random_prefix()}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     try:
-        monkeypatch.setenv("DATABASE_URL", make_conninfo(server_url, dbname=name))
-        async with app_client() as client:
+        settings = Settings(database_url=make_conninfo(server_url, dbname=name))
+        async with app_client(settings) as client:
             response = await client.get("/ready")
             assert (response.status_code, response.json()) == (
                 503,
@@ -45,9 +45,9 @@ async def test_not_ready_before_migrations(
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-async def test_unreachable_database_gives_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
-    async with app_client() as client:
+async def test_unreachable_database_gives_503() -> None:
+    unreachable = "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1"
+    async with app_client(Settings(database_url=unreachable)) as client:
         for route, body in [("/ready", None), (SAVE, click("p")), ("/predict_cluster", click("p"))]:
             response = await (client.get(route) if body is None else client.post(route, json=body))
             assert response.status_code == 503
@@ -125,11 +125,9 @@ async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def token_client(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("API_TOKEN", "s3cret-token")
-    async with app_client() as client:
+async def token_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=database_url, api_token=SecretStr("s3cret-token"))
+    async with app_client(settings) as client:
         yield client
 
 

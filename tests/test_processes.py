@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from app.db import Connection
+from app.pool import Connection
 from tests.bursts import assert_a_burst_gives_each_idx_once
 from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from app.db import Connection
+from app.pool import Connection
 from tests.db_checks import assert_clusters_match_clicks
 from tests.generate_cases import CASES_DIR, generate_cases, render
 from tests.replay import CASES, NEW_NAMES, replay

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.db import Connection
+from app.pool import Connection
 from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks
 from tests.servers import rebuild, running_server

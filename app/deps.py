@@ -1,0 +1,29 @@
+"""The app's lifespan state, and the dependencies that hand its parts to endpoints and guards."""
+
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, Request
+
+from app.pool import Pool
+from app.settings import Settings
+
+
+class State(TypedDict):
+    settings: Settings
+    pool: Pool
+    head_revision: str | None  # the migration the code expects the database at
+
+
+async def app_settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+async def app_pool(request: Request) -> Pool:
+    pool: Pool = request.state.pool
+    return pool
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+# The pool, not a connection: a request takes one only once its body is valid.
+PoolDep = Annotated[Pool, Depends(app_pool)]
