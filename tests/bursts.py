@@ -7,6 +7,7 @@ import httpx
 
 from app.pool import Connection
 from tests.db_checks import assert_clusters_match_clicks
+from tests.helpers import SAVE, click
 
 # 60 points 0.1 apart: each opens a cluster of its own.
 FAR_APART = [(0.05 + 0.1 * i, 0.05 + 0.1 * j) for i in range(8) for j in range(8)][:60]
@@ -20,10 +21,7 @@ async def assert_a_burst_gives_each_idx_once(
     requests = [(page, point) for page in pages for point in FAR_APART]
     responses = await asyncio.gather(
         *(
-            clients[number % len(clients)].post(
-                "/save_click_and_predict_cluster",
-                json={"page_uuid": page, "coordinates": {"x": x, "y": y}},
-            )
+            clients[number % len(clients)].post(SAVE, json=click(page, x, y))
             for number, (page, (x, y)) in enumerate(requests)
         )
     )

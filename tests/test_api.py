@@ -8,14 +8,8 @@ import httpx
 import pytest
 
 from app.pool import Connection
-from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks, snapshot
-
-ROUTES = ["/save_click_and_predict_cluster", "/predict_cluster", "/new_click", "/predict_click"]
-
-
-def click(page_uuid: str, x: float, y: float) -> dict[str, Any]:
-    return {"page_uuid": page_uuid, "coordinates": {"x": x, "y": y}}
+from tests.helpers import CLICK_ROUTES, click, random_prefix
 
 
 async def test_root_answers_the_version(client: httpx.AsyncClient) -> None:
@@ -35,7 +29,7 @@ async def test_old_route_names_are_not_in_the_schema(client: httpx.AsyncClient) 
     assert "/predict_click" not in paths
 
 
-async def test_save_then_predict(client: httpx.AsyncClient, db: Connection) -> None:
+async def test_save_then_predict(client: httpx.AsyncClient, conn: Connection) -> None:
     page = random_prefix() + "/1"
     saved = await client.post("/save_click_and_predict_cluster", json=click(page, 0.2, 0.2))
     assert saved.json() == {"cluster_idx": 0, "is_new": True}
@@ -48,21 +42,21 @@ async def test_save_then_predict(client: httpx.AsyncClient, db: Connection) -> N
     assert near.json() == {"cluster_idx": 0}
     far = await client.post("/predict_cluster", json=click(page, 0.26, 0.2))
     assert far.json() == {"cluster_idx": None}
-    cursor = await db.execute(
+    cursor = await conn.execute(
         "SELECT seq, x, y, cluster_idx FROM clicks WHERE page_uuid = %s ORDER BY seq", (page,)
     )
     assert await cursor.fetchall() == [(1, 0.2, 0.2, 0), (2, 0.23, 0.2, 0), (3, 0.8, 0.8, 1)]
 
 
-async def test_predict_writes_nothing(client: httpx.AsyncClient, db: Connection) -> None:
+async def test_predict_writes_nothing(client: httpx.AsyncClient, conn: Connection) -> None:
     page = random_prefix() + "/1"
     await client.post("/save_click_and_predict_cluster", json=click(page, 0.5, 0.5))
-    before = await snapshot(db)
+    before = await snapshot(conn)
     for target_page, x in [(page, 0.5), (page, 0.9), (random_prefix() + "/never-seen", 0.5)]:
         for route in ("/predict_cluster", "/predict_click"):
             response = await client.post(route, json=click(target_page, x, 0.5))
             assert response.status_code == 200
-    assert await snapshot(db) == before
+    assert await snapshot(conn) == before
 
 
 async def test_predict_on_an_unknown_page_is_null(client: httpx.AsyncClient) -> None:
@@ -70,11 +64,13 @@ async def test_predict_on_an_unknown_page_is_null(client: httpx.AsyncClient) -> 
     assert response.json() == {"cluster_idx": None}
 
 
-async def test_page_uuid_is_any_label_not_a_uuid(client: httpx.AsyncClient, db: Connection) -> None:
+async def test_page_uuid_is_any_label_not_a_uuid(
+    client: httpx.AsyncClient, conn: Connection
+) -> None:
     page = random_prefix() + "/3 'quoted' \\ ; DROP TABLE clicks; --" + "é" * 200
     response = await client.post("/save_click_and_predict_cluster", json=click(page, 0, 1))
     assert response.json() == {"cluster_idx": 0, "is_new": True}
-    cursor = await db.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
+    cursor = await conn.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
     assert await cursor.fetchone() == (1,)
 
 
@@ -106,7 +102,7 @@ BAD_RAW_BODIES: list[tuple[str, str | bytes, str]] = [
 ]
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", CLICK_ROUTES)
 @pytest.mark.parametrize(
     ("raw", "field"),
     [(json.dumps(body), field) for _, body, field in BAD_BODIES]
@@ -114,13 +110,13 @@ BAD_RAW_BODIES: list[tuple[str, str | bytes, str]] = [
     ids=[name for name, _, _ in BAD_BODIES + BAD_RAW_BODIES],
 )
 async def test_bad_input_is_422_naming_the_field_and_stores_nothing(
-    client: httpx.AsyncClient, db: Connection, route: str, raw: str | bytes, field: str
+    client: httpx.AsyncClient, conn: Connection, route: str, raw: str | bytes, field: str
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(conn)
     response = await client.post(route, content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert field in [str(part) for error in response.json()["detail"] for part in error["loc"]]
-    assert await snapshot(db) == before
+    assert await snapshot(conn) == before
 
 
 @pytest.mark.parametrize(("x", "y"), [(0, 0), (1, 1), (0.0, 1.0)])
@@ -131,7 +127,7 @@ async def test_bounds_are_included(client: httpx.AsyncClient, x: float, y: float
 
 
 async def test_concurrent_saves_on_one_page_get_each_idx_once(
-    client: httpx.AsyncClient, db: Connection
+    client: httpx.AsyncClient, conn: Connection
 ) -> None:
     page = random_prefix()
     grid = [(0.05 + 0.1 * i, 0.05 + 0.1 * j) for i in range(8) for j in range(8)]
@@ -141,6 +137,6 @@ async def test_concurrent_saves_on_one_page_get_each_idx_once(
     bodies = [response.json() for response in responses]
     assert all(body["is_new"] is True for body in bodies)
     assert sorted(body["cluster_idx"] for body in bodies) == list(range(len(grid)))
-    cursor = await db.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
+    cursor = await conn.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
     assert await cursor.fetchone() == (len(grid),)
-    await assert_clusters_match_clicks(db)
+    await assert_clusters_match_clicks(conn)

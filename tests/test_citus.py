@@ -31,15 +31,14 @@ from app.pool import Connection
 from migrations.citus import distribute_on_citus
 from tests.bursts import assert_a_burst_gives_each_idx_once
 from tests.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
-from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks, snapshot
+from tests.helpers import SAVE, click, random_prefix
 from tests.replay import CASES, GENERATED, NEW_NAMES, replay
 from tests.servers import Server, rebuild, running_server
 
 pytestmark = pytest.mark.skipif(
     not CITUS_URL, reason="CITUS_URL is not set: no Citus cluster to test against"
 )
-SAVE = "/save_click_and_predict_cluster"
 Sent = tuple[str, float, float, int]  # a save's page, x and y, and the status it got
 
 
@@ -56,7 +55,7 @@ async def save_until(client: httpx.AsyncClient, done: asyncio.Event, sent: list[
     page, rng = random_prefix(), random.Random()
     while not done.is_set():
         x, y = rng.random(), rng.random()
-        body = {"page_uuid": page, "coordinates": {"x": x, "y": y}}
+        body = click(page, x, y)
         sent.append((page, x, y, (await client.post(SAVE, json=body)).status_code))
 
 
@@ -193,7 +192,7 @@ async def test_a_page_keeps_its_order_when_its_shards_move(
 
     async def save(points: list[tuple[float, float]]) -> None:
         for x, y in points:
-            body = {"page_uuid": page, "coordinates": {"x": x, "y": y}}
+            body = click(page, x, y)
             assert (await clients[0].post(SAVE, json=body)).status_code == 200
 
     await save(clicks[:10])
@@ -275,7 +274,7 @@ async def test_a_stopped_worker_fails_only_its_own_pages_and_fast(
 
     async def save(page: str) -> tuple[int, float]:
         started = time.monotonic()
-        body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
+        body = click(page)
         response = await clients[0].post(SAVE, json=body)
         return response.status_code, time.monotonic() - started
 

@@ -13,8 +13,8 @@ import psycopg
 from app.migrations import migrate
 from app.pool import CHECK_AFTER_IDLE_SECONDS, Connection
 from app.settings import Settings
-from tests.conftest import app_client, random_prefix
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
+from tests.helpers import app_client, click, random_prefix
 from tests.servers import restartable_postgres, running_server
 
 OUTAGE_SECONDS = 4
@@ -42,9 +42,7 @@ async def send_until(
         route = rng.choice(["/save_click_and_predict_cluster", "/predict_cluster"])
         page, x, y = rng.choice(pages), rng.random(), rng.random()
         started = time.monotonic()
-        response = await client.post(
-            route, json={"page_uuid": page, "coordinates": {"x": x, "y": y}}
-        )
+        response = await client.post(route, json=click(page, x, y))
         body = response.json() if response.headers["content-type"] == "application/json" else None
         outcomes.append(
             Outcome(route, page, x, y, started, time.monotonic(), response.status_code, body)
@@ -120,7 +118,7 @@ async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path:
         running_server(postgres.url, workers=1) as server,
     ):
         migrate(postgres.url)
-        body = {"page_uuid": random_prefix(), "coordinates": {"x": 0.5, "y": 0.5}}
+        body = click(random_prefix())
         async with server.client() as client:
 
             async def burst() -> set[int]:
@@ -138,7 +136,7 @@ async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path:
 
 
 async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
-    db: Connection, database_url: str
+    conn: Connection, database_url: str
 ) -> None:
     pool_timeout = 0.5
     settings = Settings(
@@ -149,7 +147,7 @@ async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
         pool_max_waiting=4,
     )
     page = random_prefix()
-    body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
+    body = click(page)
     async with (
         app_client(settings) as client,
         await psycopg.AsyncConnection.connect(database_url) as locker,
@@ -158,7 +156,7 @@ async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
         await locker.execute("SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE", (page,))
         # This save takes the pool's only connection and waits for the page lock.
         blocked = asyncio.create_task(client.post("/save_click_and_predict_cluster", json=body))
-        await wait_for_lock_waiters(db, 1)
+        await wait_for_lock_waiters(conn, 1)
 
         async def timed_predict() -> tuple[int, float]:
             started = time.monotonic()
@@ -179,10 +177,10 @@ async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
 
 
 async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
-    db: Connection, database_url: str
+    conn: Connection, database_url: str
 ) -> None:
     page = random_prefix()
-    body = {"page_uuid": page, "coordinates": {"x": 0.5, "y": 0.5}}
+    body = click(page)
     in_flight = 8
     with running_server(database_url, workers=2) as server:
         async with (
@@ -196,7 +194,7 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
                 asyncio.create_task(client.post("/save_click_and_predict_cluster", json=body))
                 for _ in range(in_flight)
             ]
-            await wait_for_lock_waiters(db, in_flight)
+            await wait_for_lock_waiters(conn, in_flight)
 
             exit_code = asyncio.create_task(asyncio.to_thread(server.terminate))
 
@@ -218,5 +216,5 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
     assert [response.json() for response in responses] == [
         {"cluster_idx": 0, "is_new": False}
     ] * in_flight
-    cursor = await db.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
+    cursor = await conn.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
     assert await cursor.fetchone() == (1 + in_flight,)

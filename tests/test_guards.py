@@ -11,15 +11,8 @@ from pydantic import SecretStr
 
 from app.pool import Connection
 from app.settings import Settings
-from tests.conftest import app_client, random_prefix
 from tests.db_checks import snapshot
-
-SAVE = "/save_click_and_predict_cluster"
-CLICK_ROUTES = [SAVE, "/predict_cluster", "/new_click", "/predict_click"]
-
-
-def click(page_uuid: str) -> dict[str, object]:
-    return {"page_uuid": page_uuid, "coordinates": {"x": 0.5, "y": 0.5}}
+from tests.helpers import CLICK_ROUTES, SAVE, app_client, click, random_prefix
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
@@ -68,20 +61,20 @@ async def test_unreachable_database_gives_503() -> None:
     ],
 )
 async def test_odd_page_uuids_are_stored_verbatim(
-    client: httpx.AsyncClient, db: Connection, page_uuid: str
+    client: httpx.AsyncClient, conn: Connection, page_uuid: str
 ) -> None:
     page = random_prefix() + page_uuid[: 255 - 12]
     assert (await client.post(SAVE, json=click(page))).json() == {"cluster_idx": 0, "is_new": True}
     assert (await client.post("/predict_cluster", json=click(page))).json() == {"cluster_idx": 0}
-    cursor = await db.execute("SELECT page_uuid FROM clicks WHERE page_uuid = %s", (page,))
+    cursor = await conn.execute("SELECT page_uuid FROM clicks WHERE page_uuid = %s", (page,))
     assert await cursor.fetchall() == [(page,)]
 
 
 @pytest.mark.parametrize("route", CLICK_ROUTES)
 async def test_body_over_64_kib_is_413(
-    client: httpx.AsyncClient, db: Connection, route: str
+    client: httpx.AsyncClient, conn: Connection, route: str
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(conn)
     padded = json.dumps({**click(random_prefix()), "padding": "x" * 70_000})
     response = await client.post(
         route, content=padded, headers={"content-type": "application/json"}
@@ -97,22 +90,22 @@ async def test_body_over_64_kib_is_413(
         route, content=chunks(), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413
-    assert await snapshot(db) == before
+    assert await snapshot(conn) == before
 
 
 @pytest.mark.parametrize("route", CLICK_ROUTES)
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 async def test_wrong_content_type_is_415(
-    client: httpx.AsyncClient, db: Connection, route: str, content_type: str | None
+    client: httpx.AsyncClient, conn: Connection, route: str, content_type: str | None
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(conn)
     headers = {"content-type": content_type} if content_type else {}
     response = await client.post(route, content=json.dumps(click("p")), headers=headers)
     assert (response.status_code, response.json()) == (
         415,
         {"detail": "Content-Type must be application/json"},
     )
-    assert await snapshot(db) == before
+    assert await snapshot(conn) == before
 
 
 async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
@@ -136,14 +129,14 @@ async def token_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     "authorization", [None, "Bearer wrong", "Bearer s3cret-toke", "Basic czNjcmV0LXRva2Vu", ""]
 )
 async def test_with_api_token_set_clicks_need_it(
-    token_client: httpx.AsyncClient, db: Connection, route: str, authorization: str | None
+    token_client: httpx.AsyncClient, conn: Connection, route: str, authorization: str | None
 ) -> None:
-    before = await snapshot(db)
+    before = await snapshot(conn)
     headers = {"authorization": authorization} if authorization is not None else {}
     response = await token_client.post(route, json=click(random_prefix()), headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert await snapshot(db) == before
+    assert await snapshot(conn) == before
 
 
 async def test_with_api_token_set_the_right_token_passes(token_client: httpx.AsyncClient) -> None:

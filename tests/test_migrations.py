@@ -5,8 +5,8 @@ from psycopg.conninfo import make_conninfo
 
 from app.clustering import replay
 from app.migrations import migrate
-from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks
+from tests.helpers import random_prefix
 
 SAVE = "SELECT cluster_idx, is_new FROM save_click(%s, %s, %s, 0.04)"
 

@@ -8,8 +8,8 @@ import pytest
 
 from app.pool import Connection
 from tests.bursts import assert_a_burst_gives_each_idx_once
-from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks
+from tests.helpers import random_prefix
 from tests.replay import GENERATED, NEW_NAMES, replay
 from tests.servers import Server, running_server
 
@@ -30,13 +30,13 @@ async def clients(two_servers: tuple[Server, Server]) -> AsyncIterator[list[http
 
 
 async def test_cases_replayed_over_two_processes_pass(
-    clients: list[httpx.AsyncClient], db: Connection
+    clients: list[httpx.AsyncClient], conn: Connection
 ) -> None:
     await asyncio.gather(*(replay(clients, case, NEW_NAMES) for case in GENERATED))
-    await assert_clusters_match_clicks(db)
+    await assert_clusters_match_clicks(conn)
 
 
 async def test_burst_over_two_processes_gives_each_idx_once(
-    clients: list[httpx.AsyncClient], db: Connection
+    clients: list[httpx.AsyncClient], conn: Connection
 ) -> None:
-    await assert_a_burst_gives_each_idx_once(clients, db, [random_prefix() for _ in range(4)])
+    await assert_a_burst_gives_each_idx_once(clients, conn, [random_prefix() for _ in range(4)])

@@ -21,7 +21,7 @@ def test_generated_cases_are_what_the_generator_makes() -> None:
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("route_names", [{}, NEW_NAMES], ids=["old-names", "new-names"])
 async def test_replay_case(
-    client: httpx.AsyncClient, db: Connection, case: str, route_names: dict[str, str]
+    client: httpx.AsyncClient, conn: Connection, case: str, route_names: dict[str, str]
 ) -> None:
     await replay([client], case, route_names)
-    await assert_clusters_match_clicks(db)
+    await assert_clusters_match_clicks(conn)

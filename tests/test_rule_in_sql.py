@@ -14,7 +14,7 @@ import numpy as np
 
 from app.clustering import centroids, nearest_cluster, replay
 from app.settings import get_settings
-from tests.conftest import random_prefix
+from tests.helpers import click, random_prefix
 
 GRID = [0.1 + 0.1 * i for i in range(8)]  # anchors 0.1 apart: more than twice the radius
 # Two clusters 1/16 apart, above the anchors, and a click exactly 1/32 from both (all dyadic).
@@ -55,7 +55,7 @@ async def test_saves_and_predictions_decide_as_the_python_rule_to_the_last_bit(
     page = random_prefix()
     opened: set[int] = set()
     for (x, y), cluster_idx in zip(clicks, expected, strict=True):
-        body = {"page_uuid": page, "coordinates": {"x": x, "y": y}}
+        body = click(page, x, y)
         is_new = cluster_idx not in opened
         predicted = (await client.post("/predict_cluster", json=body)).json()
         assert predicted == {"cluster_idx": None if is_new else cluster_idx}, (x, y)

@@ -10,20 +10,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.pool import Connection
-from tests.conftest import random_prefix
 from tests.db_checks import assert_clusters_match_clicks
+from tests.helpers import SAVE, click, random_prefix
 from tests.servers import rebuild, running_server
 
-SAVE = "/save_click_and_predict_cluster"
 # Three clusters: 0 gets three clicks, 1 gets one, 2 gets two.
 CLICKS = [(0.2, 0.2), (0.22, 0.2), (0.7, 0.7), (0.2, 0.23), (0.5, 0.9), (0.51, 0.9)]
 
 
 async def save_all(client: httpx.AsyncClient, page: str, clicks: list[tuple[float, float]]) -> None:
     for x, y in clicks:
-        response = await client.post(
-            SAVE, json={"page_uuid": page, "coordinates": {"x": x, "y": y}}
-        )
+        response = await client.post(SAVE, json=click(page, x, y))
         assert response.status_code == 200
 
 
@@ -53,9 +50,9 @@ async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
 
 
 async def test_clusters_in_a_time_window(
-    client: httpx.AsyncClient, db: Connection, page: str
+    client: httpx.AsyncClient, conn: Connection, page: str
 ) -> None:
-    await db.execute(
+    await conn.execute(
         "UPDATE clicks SET created_at = created_at - interval '2 days'"
         " WHERE page_uuid = %s AND x = 0.2",
         (page,),
@@ -130,15 +127,17 @@ async def test_heatmap_svg_draws_every_cluster_and_click(
     assert "2 (2)" in svg
 
 
-async def test_heatmap_of_a_big_page_is_sampled(client: httpx.AsyncClient, db: Connection) -> None:
+async def test_heatmap_of_a_big_page_is_sampled(
+    client: httpx.AsyncClient, conn: Connection
+) -> None:
     page = random_prefix()
     await save_all(client, page, [(0.5, 0.5)])
     clicks = 12_000
     copy_clicks = "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN"
-    async with db.cursor().copy(copy_clicks) as copy:
+    async with conn.cursor().copy(copy_clicks) as copy:
         for number in range(clicks):
             await copy.write_row((page, number + 2, 0.5 + (number % 7) / 1000, 0.5, 0))
-    await db.execute(
+    await conn.execute(
         "UPDATE clusters SET size = size + %s, sum_x = sum_x + %s, sum_y = sum_y + %s"
         " WHERE page_uuid = %s",
         (clicks, sum(0.5 + (n % 7) / 1000 for n in range(clicks)), 0.5 * clicks, page),
@@ -186,8 +185,8 @@ def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
     # scrape that answered for its own worker only would show less than the total.
     with running_server(database_url, workers=2) as server:
         for number in range(40):
-            click = {"page_uuid": random_prefix(), "coordinates": {"x": number / 40, "y": 0.5}}
-            assert httpx.post(server.url + SAVE, json=click).status_code == 200
+            body = click(random_prefix(), number / 40, 0.5)
+            assert httpx.post(server.url + SAVE, json=body).status_code == 200
         scrapes = [httpx.get(server.url + "/metrics").text for _ in range(6)]
     for text in scrapes:
         assert metric(text, "clickclust_clicks_saved_total") == 40
@@ -195,23 +194,25 @@ def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
 
 
 async def test_rebuild_repairs_corrupted_summaries(
-    db: Connection, database_url: str, page: str
+    conn: Connection, database_url: str, page: str
 ) -> None:
-    await db.execute(
+    await conn.execute(
         "UPDATE clusters SET size = size + 5, sum_x = 0 WHERE page_uuid = %s AND cluster_idx = 0",
         (page,),
     )
     result = rebuild(database_url, page)
     assert result.returncode == 1
     assert f"{page}: stored cluster summaries differed" in result.stdout
-    await assert_clusters_match_clicks(db)
+    await assert_clusters_match_clicks(conn)
     assert rebuild(database_url, page, "--replay").returncode == 0
 
 
 async def test_rebuild_replay_finds_wrong_cluster_ids(
-    db: Connection, database_url: str, page: str
+    conn: Connection, database_url: str, page: str
 ) -> None:
-    await db.execute("UPDATE clicks SET cluster_idx = 1 WHERE page_uuid = %s AND x = 0.22", (page,))
+    await conn.execute(
+        "UPDATE clicks SET cluster_idx = 1 WHERE page_uuid = %s AND x = 0.22", (page,)
+    )
     result = rebuild(database_url, "--replay", page)
     assert result.returncode == 1
     assert f"{page}: replaying its clicks does not reproduce" in result.stdout
@@ -229,7 +230,7 @@ def test_heatmap_page_renders_in_chromium(database_url: str, tmp_path: Path) -> 
         httpx.Client(base_url=server.url) as http,
     ):
         for x, y in CLICKS:
-            http.post(SAVE, json={"page_uuid": page, "coordinates": {"x": x, "y": y}})
+            http.post(SAVE, json=click(page, x, y))
         url = str(httpx.URL(server.url + "/heatmap", params={"page_uuid": page}))
         browser = [
             str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

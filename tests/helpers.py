@@ -1,0 +1,40 @@
+"""What many tests use: pages of their own, the click routes and a click's body, and an HTTP
+client of an app built with given settings."""
+
+import secrets
+import string
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from app.main import create_app
+from app.settings import Settings
+
+SAVE = "/save_click_and_predict_cluster"
+PREDICT = "/predict_cluster"
+# Every click route, the older names that existing clients call included.
+CLICK_ROUTES = [SAVE, PREDICT, "/new_click", "/predict_click"]
+
+
+def random_prefix() -> str:
+    """A fresh page id (or prefix of one): tests isolate themselves by page."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+
+
+def click(page_uuid: str, x: float = 0.5, y: float = 0.5) -> dict[str, Any]:
+    return {"page_uuid": page_uuid, "coordinates": {"x": x, "y": y}}
+
+
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of an app built with `settings`, its lifespan running."""
+    async with (
+        LifespanManager(create_app(settings)) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+        ) as client,
+    ):
+        yield client
