@@ -17,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 from app.migrations import migrate
 from app.pool import Connection
 from app.settings import Settings
-from tests.helpers import app_client, random_prefix
+from tests.helpers import CLICKS, app_client, random_prefix, save_all
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +52,11 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 async def conn(database_url: str) -> AsyncIterator[Connection]:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+async def page(client: httpx.AsyncClient) -> str:
+    """A page of its own with CLICKS saved: three clusters."""
+    page = random_prefix() + "/views"
+    await save_all(client, page, CLICKS)
+    return page

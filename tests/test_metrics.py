@@ -1,0 +1,43 @@
+"""Prometheus metrics: requests, saves and the pool, added up over worker processes."""
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import SAVE, click, random_prefix, save_all
+from tests.servers import running_server
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+async def test_metrics_count_requests_and_saves(client: httpx.AsyncClient) -> None:
+    before = (await client.get("/metrics")).text
+    await save_all(client, random_prefix(), [(0.1, 0.1), (0.11, 0.1), (0.9, 0.9)])
+    after = (await client.get("/metrics")).text
+    for name, labels, increase in [
+        ("clickclust_clicks_saved_total", {}, 3),
+        ("clickclust_clusters_opened_total", {}, 2),
+        ("clickclust_requests_total", {"route": SAVE, "status": "200"}, 3),
+        ("clickclust_request_duration_seconds_count", {"route": SAVE}, 3),
+    ]:
+        assert metric(after, name, **labels) - metric(before, name, **labels) == increase, name
+    assert metric(after, "clickclust_pool_connections") >= 1
+
+
+def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
+    # A connection of its own for every request, so that both workers serve some, and a
+    # scrape that answered for its own worker only would show less than the total.
+    with running_server(database_url, workers=2) as server:
+        for number in range(40):
+            body = click(random_prefix(), number / 40, 0.5)
+            assert httpx.post(server.url + SAVE, json=body).status_code == 200
+        scrapes = [httpx.get(server.url + "/metrics").text for _ in range(6)]
+    for text in scrapes:
+        assert metric(text, "clickclust_clicks_saved_total") == 40
+        assert metric(text, "clickclust_requests_total", route=SAVE, status="200") == 40

@@ -1,0 +1,92 @@
+"""The read API: a page's clusters, in a time window, and its biggest cluster."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from app.pool import Connection
+from tests.helpers import random_prefix, save_all
+
+
+async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
+    response = await client.get("/clusters", params={"page_uuid": page})
+    clusters = response.json()
+    assert [(c["cluster_idx"], c["size"]) for c in clusters] == [(0, 3), (1, 1), (2, 2)]
+    assert clusters[0]["centroid"] == pytest.approx({"x": 0.62 / 3, "y": 0.63 / 3})
+    assert clusters[0]["radius"] == pytest.approx(
+        ((0.2 - 0.62 / 3) ** 2 + (0.23 - 0.21) ** 2) ** 0.5
+    )
+    assert clusters[1] == {
+        "cluster_idx": 1,
+        "size": 1,
+        "centroid": {"x": 0.7, "y": 0.7},
+        "radius": 0,
+    }
+    assert clusters[2]["radius"] == pytest.approx(0.005)
+    assert set(clusters[0]) == {"cluster_idx", "size", "centroid", "radius"}
+
+
+async def test_clusters_in_a_time_window(
+    client: httpx.AsyncClient, conn: Connection, page: str
+) -> None:
+    await conn.execute(
+        "UPDATE clicks SET created_at = created_at - interval '2 days'"
+        " WHERE page_uuid = %s AND x = 0.2",
+        (page,),
+    )
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    response = await client.get("/clusters", params={"page_uuid": page, "since": since})
+    assert [(c["cluster_idx"], c["size"]) for c in response.json()] == [(0, 1), (1, 1), (2, 2)]
+    until = since
+    response = await client.get("/clusters", params={"page_uuid": page, "until": until})
+    assert [(c["cluster_idx"], c["size"]) for c in response.json()] == [(0, 2)]
+
+
+async def test_clusters_of_an_unknown_page_is_empty(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/clusters", params={"page_uuid": random_prefix()})).json() == []
+
+
+@pytest.mark.parametrize("since", ["yesterday", "1764460800", "1.5", ""])
+async def test_bad_time_window_is_422(client: httpx.AsyncClient, since: str) -> None:
+    response = await client.get("/clusters", params={"page_uuid": "p", "since": since})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "since"]
+
+
+async def test_time_window_without_offset_is_utc(client: httpx.AsyncClient, page: str) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    response = await client.get("/clusters", params={"page_uuid": page, "until": tomorrow})
+    assert [c["size"] for c in response.json()] == [3, 1, 2]
+    response = await client.get("/clusters", params={"page_uuid": page, "since": tomorrow})
+    assert response.json() == []
+
+
+async def test_best_cluster_is_the_biggest(client: httpx.AsyncClient, page: str) -> None:
+    response = await client.get("/get_best_cluster", params={"page_uuid": page})
+    assert response.json() == {
+        "cluster": {
+            "cluster_idx": 0,
+            "all_coordinates": [{"x": 0.2, "y": 0.2}, {"x": 0.22, "y": 0.2}, {"x": 0.2, "y": 0.23}],
+        }
+    }
+    limited = await client.get("/get_best_cluster", params={"page_uuid": page, "limit": 2})
+    assert len(limited.json()["cluster"]["all_coordinates"]) == 2
+
+
+async def test_best_cluster_ties_go_to_the_lower_idx(client: httpx.AsyncClient) -> None:
+    page = random_prefix()
+    await save_all(client, page, [(0.1, 0.1), (0.9, 0.9), (0.9, 0.91), (0.1, 0.11)])
+    response = await client.get("/get_best_cluster", params={"page_uuid": page})
+    assert response.json()["cluster"]["cluster_idx"] == 0
+
+
+async def test_best_cluster_of_a_page_without_clicks_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/get_best_cluster", params={"page_uuid": random_prefix()})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("limit", [0, 100_001, "many"])
+async def test_best_cluster_limit_is_bounded(client: httpx.AsyncClient, limit: int | str) -> None:
+    response = await client.get("/get_best_cluster", params={"page_uuid": "p", "limit": limit})
+    assert response.status_code == 422
