@@ -1,6 +1,7 @@
 -- wrk script: POST clicks near the page's blob centres to $ROUTE, for page $PAGE, or with
 -- $PAGES set, for a page drawn at random from "0" to "$PAGES - 1".
--- $CENTERS is "x:y,x:y,...", the centres of the blobs the pages were loaded with.
+-- $CENTERS is "x:y,x:y,...", the centres of the blobs the pages were loaded with, and $SIGMA
+-- the spread of the clicks around them.
 local page = os.getenv("PAGE")
 local pages = tonumber(os.getenv("PAGES"))
 local route = os.getenv("ROUTE")
@@ -8,7 +9,7 @@ local centers = {}
 for x, y in string.gmatch(os.getenv("CENTERS"), "([%d.]+):([%d.]+)") do
   centers[#centers + 1] = { tonumber(x), tonumber(y) }
 end
-local sigma = 0.008
+local sigma = tonumber(os.getenv("SIGMA"))
 
 local function gauss()
   return math.sqrt(-2 * math.log(1 - math.random())) * math.cos(2 * math.pi * math.random())

@@ -33,8 +33,8 @@ from sklearn.cluster import DBSCAN
 from app import db
 from app.migrations import migrate
 from app.settings import get_settings
-from tests.citus_nodes import CITUS_URL, citus_nodes, database_on_every_node
-from tests.servers import running_server
+from harness.citus_nodes import CITUS_URL, citus_nodes, database_on_every_node
+from harness.servers import running_server
 
 HERE = Path(__file__).resolve().parent
 NAIVE_WORKLOADS = ("1k", "100k")
@@ -152,7 +152,13 @@ def run_wrk(
     where = {"PAGE": pages[0]} if len(pages) == 1 else {"PAGES": str(len(pages))}
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, base_url],
-        env={**os.environ, **where, "ROUTE": ROUTES.get(op or "", ""), "CENTERS": centers},
+        env={
+            **os.environ,
+            **where,
+            "ROUTE": ROUTES.get(op or "", ""),
+            "CENTERS": centers,
+            "SIGMA": str(SIGMA),
+        },
         check=True,
         capture_output=True,
         text=True,

@@ -28,13 +28,13 @@ from sqlalchemy import create_engine
 from app import db
 from app.migrations import migrate
 from app.pool import Connection
+from harness.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
+from harness.servers import Server, rebuild, running_server
 from migrations.citus import distribute_on_citus
 from tests.bursts import assert_a_burst_gives_each_idx_once
-from tests.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
 from tests.db_checks import assert_clusters_match_clicks, snapshot
 from tests.helpers import SAVE, click, random_prefix
 from tests.replay import CASES, GENERATED, NEW_NAMES, replay
-from tests.servers import Server, rebuild, running_server
 
 pytestmark = pytest.mark.skipif(
     not CITUS_URL, reason="CITUS_URL is not set: no Citus cluster to test against"

@@ -13,9 +13,9 @@ import psycopg
 from app.migrations import migrate
 from app.pool import CHECK_AFTER_IDLE_SECONDS, Connection
 from app.settings import Settings
+from harness.servers import restartable_postgres, running_server
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
 from tests.helpers import app_client, click, random_prefix
-from tests.servers import restartable_postgres, running_server
 
 OUTAGE_SECONDS = 4
 RECOVERY_SECONDS = 5

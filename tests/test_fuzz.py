@@ -10,7 +10,7 @@ from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from app.main import create_app
-from tests.servers import Server, running_server
+from harness.servers import Server, running_server
 
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 TOKEN = "fuzz-token"  # with API_TOKEN set, the auth checks have something to check

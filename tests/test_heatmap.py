@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from app.pool import Connection
+from harness.servers import running_server
 from tests.helpers import CLICKS, SAVE, click, random_prefix, save_all
-from tests.servers import running_server
 
 
 async def test_heatmap_svg_draws_every_cluster_and_click(

@@ -3,8 +3,8 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.servers import running_server
 from tests.helpers import SAVE, click, random_prefix, save_all
-from tests.servers import running_server
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from app.pool import Connection
+from harness.servers import Server, running_server
 from tests.bursts import assert_a_burst_gives_each_idx_once
 from tests.db_checks import assert_clusters_match_clicks
 from tests.helpers import random_prefix
 from tests.replay import GENERATED, NEW_NAMES, replay
-from tests.servers import Server, running_server
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """The rebuild command: it repairs stored summaries and finds wrong cluster ids."""
 
 from app.pool import Connection
+from harness.servers import rebuild
 from tests.db_checks import assert_clusters_match_clicks
-from tests.servers import rebuild
 
 
 async def test_rebuild_repairs_corrupted_summaries(

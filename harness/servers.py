@@ -1,5 +1,5 @@
-"""Real processes for the tests: the service started as in production, and a PostgreSQL
-server that a test may stop and start again."""
+"""Real processes for the tests and the benchmark: the service started as in production, the
+rebuild command, and a PostgreSQL server that a test may stop and start again."""
 
 import os
 import signal
