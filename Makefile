@@ -37,6 +37,6 @@ lint-docker: $(VENV)/.dev
 	# The image's dependencies: requirements.txt alone, in a venv of its own, runs the app.
 	rm -rf $(VENV)-image && $(PYTHON) -m venv $(VENV)-image
 	$(VENV)-image/bin/pip install --quiet -r requirements.txt
-	$(VENV)-image/bin/python -c "import app.main, app.rebuild, app.serve, app.migrations as m; \
+	$(VENV)-image/bin/python -c "import app.main, app.rebuild, app.serve, app.schema as m; \
 		assert m.head_revision()"
 	rm -rf $(VENV)-image

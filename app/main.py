@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException
 from app.deps import State
 from app.guards import BodySizeLimit
 from app.metrics import RequestMetrics
-from app.migrations import head_revision
 from app.pool import connection_pool
 from app.routes import router
+from app.schema import head_revision
 from app.settings import Settings
 
 

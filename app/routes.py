@@ -1,5 +1,6 @@
 """HTTP endpoints: validate, call the database layer, shape the answer."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -10,6 +11,7 @@ from app.data_models import (
     Cluster,
     ClustersRequest,
     ClusterSummary,
+    Coordinates,
     ErrorResponse,
     GetBestClusterRequest,
     GetBestClusterResponse,
@@ -103,7 +105,21 @@ async def clusters(
     query: Annotated[ClustersRequest, Query()], pool: PoolDep
 ) -> list[ClusterSummary]:
     """A page's clusters by idx, counting only clicks in [since, until) when given."""
-    return await db.cluster_summaries(pool, query.page_uuid, query.since, query.until)
+    return await cluster_summaries(pool, query.page_uuid, query.since, query.until)
+
+
+async def cluster_summaries(
+    pool: Pool, page_uuid: str, since: datetime | None = None, until: datetime | None = None
+) -> list[ClusterSummary]:
+    return [
+        ClusterSummary(
+            cluster_idx=stats.cluster_idx,
+            size=stats.size,
+            centroid=Coordinates(x=stats.cx, y=stats.cy),
+            radius=stats.radius,
+        )
+        for stats in await db.cluster_summaries(pool, page_uuid, since, until)
+    ]
 
 
 @reads.get("/get_best_cluster", responses={404: {"model": ErrorResponse}})
@@ -114,16 +130,15 @@ async def get_best_cluster(
     best = await db.biggest_cluster(pool, query.page_uuid, query.limit)
     if best is None:
         raise HTTPException(status_code=404, detail="page has no clicks")
-    cluster_idx, coordinates = best
+    cluster_idx, points = best
+    coordinates = [Coordinates(x=x, y=y) for x, y in points]
     return GetBestClusterResponse(
         cluster=Cluster(cluster_idx=cluster_idx, all_coordinates=coordinates)
     )
 
 
-async def heatmap_data(
-    page_uuid: str, pool: Pool
-) -> tuple[list[ClusterSummary], list[tuple[float, float, int]]]:
-    summaries = await db.cluster_summaries(pool, page_uuid)
+async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary], list[db.Click]]:
+    summaries = await cluster_summaries(pool, page_uuid)
     total = sum(summary.size for summary in summaries)
     return summaries, await db.sample_clicks(pool, page_uuid, total, HEATMAP_MAX_DOTS)
 

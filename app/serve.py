@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import uvicorn
 
-from app.migrations import migrate
+from app.schema import migrate
 from app.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent

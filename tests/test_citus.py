@@ -26,8 +26,8 @@ from psycopg.abc import Params
 from sqlalchemy import create_engine
 
 from app import db
-from app.migrations import migrate
 from app.pool import Connection
+from app.schema import migrate
 from harness.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
 from harness.servers import Server, rebuild, running_server
 from migrations.citus import distribute_on_citus

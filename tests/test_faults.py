@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from app.migrations import migrate
 from app.pool import CHECK_AFTER_IDLE_SECONDS, Connection
+from app.schema import migrate
 from app.settings import Settings
 from harness.servers import restartable_postgres, running_server
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters

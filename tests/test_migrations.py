@@ -4,7 +4,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from app.clustering import replay
-from app.migrations import migrate
+from app.schema import migrate
 from tests.db_checks import assert_clusters_match_clicks
 from tests.helpers import random_prefix
 

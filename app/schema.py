@@ -1,4 +1,5 @@
-"""The alembic migrations, as the start script and the readiness check use them."""
+"""The database schema: migrating it to the newest alembic revision (the start script, the
+tests), and which revision that is (the readiness check)."""
 
 from pathlib import Path
 
