@@ -1,10 +1,13 @@
 """Distribution on Citus, which env.py runs after every migration run.
 
-Where the database has the citus extension, the tables are distributed by page_uuid and
-colocated, so that all of a page's rows live on one worker, and calls of save_click() are
+Where the database has the citus extension and workers, the tables are distributed by page_uuid
+and colocated, so that all of a page's rows live on one worker, and calls of save_click() are
 delegated to that worker. Each step is skipped once done, so that a run on a distributed
-database changes nothing; without the extension nothing happens at all.
+database changes nothing. Without the extension nothing happens at all; with it but no worker
+yet, nothing either, but a warning: the next run, once workers are added, distributes.
 """
+
+import warnings
 
 from sqlalchemy import Connection
 
@@ -15,6 +18,8 @@ TABLES = ("pages", "clusters", "clicks")
 SAVE_CLICK = "save_click(text, double precision, double precision, double precision)"
 
 CITUS_INSTALLED = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+# Without workers, Citus would put every shard on the coordinator, and leave them there.
+HAS_WORKERS = "SELECT EXISTS (SELECT FROM citus_get_active_worker_nodes())"
 # One transaction, so that a save sees the database as it was or as it is now, never between;
 # Citus distributes functions in a transaction only over one connection per node.
 ONE_CONNECTION_PER_NODE = "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"
@@ -49,6 +54,9 @@ def distribute_on_citus(connection: Connection) -> list[str]:
     """Distribute what is not distributed yet; the names of what this run distributed."""
     with connection.begin():
         if not connection.exec_driver_sql(CITUS_INSTALLED).scalar():
+            return []
+        if not connection.exec_driver_sql(HAS_WORKERS).scalar():
+            warnings.warn("Citus has no workers yet: nothing distributed", stacklevel=2)
             return []
         connection.exec_driver_sql(ONE_CONNECTION_PER_NODE)
         helpers = [function for function in HELPERS if distribute_function(connection, function)]

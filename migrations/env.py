@@ -24,4 +24,5 @@ with engine.connect() as connection:
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()  # ends what alembic's look at the version table began
-    distribute_on_citus(connection)
+    for distributed in distribute_on_citus(connection):
+        context.config.print_stdout("Distributed %s on Citus", distributed)

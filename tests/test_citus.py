@@ -10,6 +10,7 @@ The test that stops a worker needs the workers on this host.
 
 import asyncio
 import os
+import pwd
 import random
 import subprocess
 import time
@@ -155,6 +156,17 @@ async def test_the_move_distributed_the_tables_and_lost_no_row_nor_save(
         assert distribute_on_citus(connection) == []
 
 
+def test_without_workers_yet_migrating_distributes_nothing() -> None:
+    coordinator = citus_nodes().coordinator
+    name = f"clickclust_citus_{random_prefix()}"
+    with database_on_every_node(Nodes(coordinator, []), name) as url:
+        coordinator.run(name, "CREATE EXTENSION citus")
+        with pytest.warns(UserWarning, match="no workers"):
+            migrate(url)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM citus_tables").fetchone() == (0,)
+
+
 async def test_replay_cases_over_two_processes_pass(
     clients: list[httpx.AsyncClient], conn: Connection
 ) -> None:
@@ -242,28 +254,31 @@ async def test_every_single_page_statement_is_routed_to_one_shard(
 
 @contextmanager
 def stopped(node: Node) -> Iterator[None]:
-    """The node's PostgreSQL stopped, then started again as it was, with pg_ctl."""
+    """The node's PostgreSQL stopped, then started again as it was, with pg_ctl run as the
+    owner of its data directory, in that user's environment."""
     with psycopg.connect(node.url("postgres")) as conn:
         data_dir = Path(str((conn.execute("SHOW data_directory").fetchone() or [""])[0]))
     if not data_dir.is_dir():
         pytest.skip(f"worker {node} does not run on this host: it cannot be stopped here")
     postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
     pg_ctl = Path(os.readlink(f"/proc/{postmaster}/exe")).with_name("pg_ctl")
-    owner = data_dir.stat().st_uid
+    owner = pwd.getpwuid(data_dir.stat().st_uid)
+    env = {"HOME": owner.pw_dir, "USER": owner.pw_name, "PATH": "/usr/bin:/bin"}
 
     def run(*args: str) -> None:
         subprocess.run(
             [str(pg_ctl), "-D", str(data_dir), "-w", *args],
             check=True,
             capture_output=True,
-            user=owner,
+            user=owner.pw_uid,
+            env=env,
         )
 
     run("-m", "fast", "stop")
     try:
         yield
     finally:
-        run("-l", str(data_dir / "clickclust-tests.log"), "-o", f"-p {node.port}", "start")
+        run("-l", os.devnull, "-o", f"-p {node.port}", "start")
 
 
 async def test_a_stopped_worker_fails_only_its_own_pages_and_fast(
