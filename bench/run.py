@@ -117,12 +117,8 @@ def load(url: str, name: str, rng: np.random.Generator) -> None:
     with psycopg.connect(url) as conn:
         copy_rows(conn, "COPY pages (page_uuid) FROM STDIN", [(page,) for page in pages])
         copy_rows(conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN", clicks())
-        conn.execute(
-            "INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)"
-            " SELECT page_uuid, cluster_idx, count(*), sum(x), sum(y) FROM clicks"
-            " WHERE page_uuid = ANY(%s) GROUP BY page_uuid, cluster_idx",
-            (pages,),
-        )
+        with conn.cursor() as cursor:
+            cursor.executemany(db.RECOMPUTE_CLUSTERS, [(page,) for page in pages])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")  # not in the middle of a measurement
