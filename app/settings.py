@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +13,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     cluster_radius: float = Field(default=0.04, gt=0)
     # When set, every endpoint but `/`, `/health` and `/ready` needs `Authorization: Bearer <it>`.
+    # Set but blank is refused: it would let a request without a token through.
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
 
@@ -31,10 +32,18 @@ class Settings(BaseSettings):
     # How long the pool keeps retrying a lost connection on its own; past that, new requests
     # start a fresh attempt, so the service is back at once when the database is.
     pool_reconnect_timeout: float = Field(default=2, gt=0)
-    # Longest a single SQL statement (including a wait for a page lock) may run.
-    statement_timeout_seconds: float = Field(default=5, gt=0)
+    # Longest a single SQL statement (including a wait for a page lock) may run; at least a
+    # millisecond, since PostgreSQL takes whole milliseconds and reads 0 as "no timeout".
+    statement_timeout_seconds: float = Field(default=5, ge=0.001)
     # How long `python -m app.serve` waits for the database to accept connections.
     startup_wait_seconds: float = Field(default=60, gt=0)
+
+    @field_validator("api_token")
+    @classmethod
+    def token_is_not_blank(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
+            raise ValueError("API_TOKEN is set but blank: unset it, or set a real token")
+        return token
 
     def required_database_url(self) -> str:
         if not self.database_url:

@@ -46,6 +46,21 @@ async def test_heatmap_of_a_big_page_is_sampled(
     assert "0 (12001)" in svg
 
 
+async def test_heatmap_sample_is_fair_to_each_page_whatever_others_do(
+    client: httpx.AsyncClient, conn: Connection
+) -> None:
+    # Saves alternate between two pages, 5,001 each: a sample of every second click by a
+    # number shared by all pages would draw none of one page's clicks.
+    pages = [random_prefix(), random_prefix()]
+    saves = [(page, 0.5, 0.5) for _ in range(5_001) for page in pages]
+    async with conn.cursor() as cursor:
+        await cursor.executemany("SELECT FROM save_click(%s, %s, %s, 0.04)", saves)
+    for page in pages:
+        svg = (await client.get("/heatmap.svg", params={"page_uuid": page})).text
+        assert "0 (5001)" in svg
+        assert 2_400 <= svg.count(' r="2" ') <= 2_600
+
+
 async def test_heatmap_page_escapes_the_page_uuid(client: httpx.AsyncClient) -> None:
     page = random_prefix() + "<script>alert(1)</script>"
     await save_all(client, page, [(0.3, 0.3)])

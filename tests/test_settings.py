@@ -1,0 +1,39 @@
+"""Settings that would silently weaken the service are refused at start."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from app.settings import Settings
+from harness.servers import ROOT
+
+
+@pytest.mark.parametrize("token", ["", " ", "\t\n"])
+def test_a_blank_api_token_is_refused(token: str) -> None:
+    with pytest.raises(ValidationError, match="API_TOKEN is set but blank"):
+        Settings(api_token=SecretStr(token))
+
+
+@pytest.mark.parametrize("seconds", [0.0009, 0.0001, 0])
+def test_a_statement_timeout_that_postgresql_would_read_as_none_is_refused(
+    seconds: float,
+) -> None:
+    with pytest.raises(ValidationError, match="statement_timeout_seconds"):
+        Settings(statement_timeout_seconds=seconds)
+
+
+def test_the_service_refuses_to_start_with_a_blank_token(database_url: str) -> None:
+    started = subprocess.run(
+        [sys.executable, "-m", "app.serve"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "API_TOKEN": "  ", "PORT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "API_TOKEN is set but blank" in started.stderr
