@@ -61,10 +61,14 @@ async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    # A body that is not UTF-8 is not JSON either: 422 like any other, not FastAPI's bare 400.
+    # A body that FastAPI could not parse (not UTF-8, nested too deep, a number past Python's
+    # digit limit) is invalid JSON like any other: 422, not FastAPI's bare 400.
     assert isinstance(exc, HTTPException)
     if isinstance(exc.__cause__, UnicodeDecodeError):
         return unprocessable(
             [{"loc": ["body"], "msg": "Body is not UTF-8", "type": "json_invalid"}]
         )
+    if exc.status_code == 400 and isinstance(exc.__cause__, (RecursionError, ValueError)):
+        message = "Body could not be parsed as JSON: nested too deep or a number too long"
+        return unprocessable([{"loc": ["body"], "msg": message, "type": "json_invalid"}])
     return await http_exception_handler(request, exc)

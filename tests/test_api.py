@@ -99,6 +99,13 @@ BAD_RAW_BODIES: list[tuple[str, str | bytes, str]] = [
     ("truncated JSON", '{"page_uuid": "page/1", "coordinates": {"x": 0.5', "body"),
     ("a JSON list", "[0.5, 0.5]", "body"),
     ("not UTF-8", b'{"page_uuid": "\xff\xfe", "coordinates": {"x": 0.5, "y": 0.5}}', "body"),
+    # Python's JSON parser gives up on these: too deep, and past its 4,300-digit limit.
+    ("nested 10,000 deep", '{"page_uuid": ' + "[" * 10_000 + "]" * 10_000 + "}", "body"),
+    (
+        "an integer of 5,000 digits",
+        '{"page_uuid": "p", "coordinates": {"x": ' + "1" * 5_000 + "}}",
+        "body",
+    ),
 ]
 
 
