@@ -3,6 +3,7 @@ PROMETHEUS_MULTIPROC_DIR (set by `app.serve`) and /metrics adds them up."""
 
 import os
 import time
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -44,6 +45,7 @@ POOL_GAUGES = {
 def exposition() -> bytes:
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         return generate_latest()
+    forget_dead_workers(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
@@ -79,3 +81,14 @@ class RequestMetrics:
             if pool := scope.get("state", {}).get("pool"):
                 for figure, value in usage(pool).items():
                     POOL_GAUGES[figure].set(value)
+
+
+def forget_dead_workers(directory: Path) -> None:
+    """Drop the live gauges of worker processes that are gone (killed, or replaced by uvicorn),
+    which would otherwise be summed forever."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]

@@ -1,5 +1,11 @@
 """Prometheus metrics: requests, saves and the pool, added up over worker processes."""
 
+import os
+import signal
+import time
+from contextlib import suppress
+from pathlib import Path
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -41,3 +47,25 @@ def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
     for text in scrapes:
         assert metric(text, "clickclust_clicks_saved_total") == 40
         assert metric(text, "clickclust_requests_total", route=SAVE, status="200") == 40
+
+
+def test_a_killed_workers_pool_gauges_are_dropped(database_url: str, tmp_path: Path) -> None:
+    def gauge_pids() -> set[int]:
+        return {int(path.stem.rsplit("_", 1)[1]) for path in tmp_path.glob("gauge_livesum_*.db")}
+
+    with running_server(
+        database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), POOL_MAX_SIZE="2"
+    ) as server:
+        deadline = time.monotonic() + 30
+        while len(gauge_pids()) < 2:  # fresh connections, until both workers have served
+            assert time.monotonic() < deadline, "the requests never reached both workers"
+            httpx.get(server.url + "/metrics")
+        killed = min(gauge_pids())
+        os.kill(killed, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(killed, 0)  # not our child: uvicorn reaps it
+        while Path(f"/proc/{killed}").exists():
+            assert time.monotonic() < deadline + 30, "the killed worker is still there"
+        text = httpx.get(server.url + "/metrics").text
+    assert killed not in gauge_pids()
+    assert metric(text, "clickclust_pool_connections") <= 2 * len(gauge_pids())
