@@ -24,6 +24,12 @@ async def app_pool(request: Request) -> Pool:
     return pool
 
 
+async def head_revision(request: Request) -> str | None:
+    revision: str | None = request.state.head_revision
+    return revision
+
+
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+HeadRevisionDep = Annotated[str | None, Depends(head_revision)]
 # The pool, not a connection: a request takes one only once its body is valid.
 PoolDep = Annotated[Pool, Depends(app_pool)]

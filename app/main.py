@@ -64,11 +64,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     # A body that FastAPI could not parse (not UTF-8, nested too deep, a number past Python's
     # digit limit) is invalid JSON like any other: 422, not FastAPI's bare 400.
     assert isinstance(exc, HTTPException)
-    if isinstance(exc.__cause__, UnicodeDecodeError):
-        return unprocessable(
-            [{"loc": ["body"], "msg": "Body is not UTF-8", "type": "json_invalid"}]
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        message = (
+            "Body is not UTF-8"
+            if isinstance(exc.__cause__, UnicodeDecodeError)
+            else "Body could not be parsed as JSON: nested too deep or a number too long"
         )
-    if exc.status_code == 400 and isinstance(exc.__cause__, (RecursionError, ValueError)):
-        message = "Body could not be parsed as JSON: nested too deep or a number too long"
         return unprocessable([{"loc": ["body"], "msg": message, "type": "json_invalid"}])
     return await http_exception_handler(request, exc)

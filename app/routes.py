@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from app import db, metrics, views
@@ -22,7 +22,7 @@ from app.data_models import (
     StatusResponse,
     VersionResponse,
 )
-from app.deps import PoolDep, SettingsDep
+from app.deps import HeadRevisionDep, PoolDep, SettingsDep
 from app.guards import require_json, require_token
 from app.pool import Pool
 
@@ -58,10 +58,10 @@ async def health() -> StatusResponse:
 
 
 @router.get("/ready", responses=UNAVAILABLE)
-async def ready(request: Request, pool: PoolDep) -> StatusResponse:
+async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse:
     """Readiness: the database answers through the pool and its schema is at the head revision."""
     revision = await db.schema_revision(pool, wait_seconds=READY_TIMEOUT_SECONDS)
-    if revision != request.state.head_revision:
+    if revision != head_revision:
         raise HTTPException(status_code=503, detail="migrations are not at head")
     return StatusResponse(status="ok")
 

@@ -44,8 +44,7 @@ FUNCTION_TO_DISTRIBUTE = """
 """
 DISTRIBUTE_FUNCTION = """
     SELECT create_distributed_function(
-        %(function)s, %(argument)s::text,
-        colocate_with => CASE WHEN %(argument)s::text IS NULL THEN 'default' ELSE 'pages' END
+        %(function)s, %(argument)s::text, colocate_with => %(colocate_with)s
     )
 """
 
@@ -79,7 +78,8 @@ def distribute_on_citus(connection: Connection) -> list[str]:
 
 def distribute_function(connection: Connection, function: str, argument: str | None = None) -> bool:
     """Distribute the function unless it is already; whether this call did."""
-    params = {"function": function, "argument": argument}
+    colocate_with = "default" if argument is None else TABLES[0]
+    params = {"function": function, "argument": argument, "colocate_with": colocate_with}
     if not connection.exec_driver_sql(FUNCTION_TO_DISTRIBUTE, params).scalar():
         return False
     connection.exec_driver_sql(DISTRIBUTE_FUNCTION, params)
