@@ -18,6 +18,20 @@ class Coordinates(BaseModel):
     y: UnitInterval
 
 
+def _unquote(value: object) -> object:
+    # The draft writes the key as a structured-field string, "abc"; bare abc names the same key.
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+# The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): 1 to 255 printable
+# ASCII characters, quoted or not.
+IdempotencyKey = Annotated[
+    str, BeforeValidator(_unquote), Field(pattern=r"^[\x20-\x7e]{1,255}$", strict=True)
+]
+
+
 class NewClickRequest(BaseModel):
     page_uuid: PageUuid
     coordinates: Coordinates

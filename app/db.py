@@ -5,10 +5,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
+from psycopg import DatabaseError
 from psycopg.errors import UndefinedTable
 from psycopg.rows import class_row
 
-from app.clustering import Assignment, centroids, nearest_cluster
+from app.clustering import centroids, nearest_cluster
+from app.data_models import NewClickRequest
 from app.pool import Connection, Pool
 
 
@@ -33,17 +35,37 @@ class ClusterStats(NamedTuple):
 
 # The request path: one statement each.
 
-# A save is this one statement, its own transaction: see migrations/versions/0003_click_seq.py.
-SAVE_CLICK = "SELECT cluster_idx, is_new FROM save_click(%s, %s, %s, %s)"
+
+class Saved(NamedTuple):
+    cluster_idx: int
+    is_new: bool
+    replayed: bool  # an earlier save with the same key answered this; nothing new was stored
 
 
-async def save_click(pool: Pool, page_uuid: str, x: float, y: float, radius: float) -> Assignment:
-    """Store a click and its cluster: one statement, one transaction, one round trip."""
+class KeyReusedError(Exception):
+    """The idempotency key was used on the page for another click."""
+
+
+# What save_click() raises for KeyReusedError (migrations/versions/0004_idempotency_keys.py).
+KEY_REUSED = "CK001"
+# A save is this one statement, its own transaction: see migrations/versions/0004_*.py.
+SAVE_CLICK = "SELECT cluster_idx, is_new, replayed FROM save_click(%s, %s, %s, %s, %s)"
+
+
+async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str | None) -> Saved:
+    """Store a click and its cluster, unless `key` was seen on the page before: one statement,
+    one transaction, one round trip."""
     async with pool.connection() as conn:
-        cursor = conn.cursor(row_factory=class_row(Assignment))
-        await cursor.execute(SAVE_CLICK, (page_uuid, x, y, radius))
-        [assignment] = await cursor.fetchall()
-    return assignment
+        cursor = conn.cursor(row_factory=class_row(Saved))
+        try:
+            point = click.coordinates
+            await cursor.execute(SAVE_CLICK, (click.page_uuid, point.x, point.y, radius, key))
+        except DatabaseError as error:
+            if error.sqlstate == KEY_REUSED:
+                raise KeyReusedError(error.diag.message_primary) from error
+            raise
+        [saved] = await cursor.fetchall()
+    return saved
 
 
 SELECT_CLUSTERS = (
@@ -51,13 +73,12 @@ SELECT_CLUSTERS = (
 )
 
 
-async def predict_cluster(
-    pool: Pool, page_uuid: str, x: float, y: float, radius: float
-) -> int | None:
+async def predict_cluster(pool: Pool, click: NewClickRequest, radius: float) -> int | None:
     async with pool.connection() as conn:
-        cursor = await conn.execute(SELECT_CLUSTERS, (page_uuid,))
+        cursor = await conn.execute(SELECT_CLUSTERS, (click.page_uuid,))
         summaries = np.array(await cursor.fetchall(), dtype=np.float64).reshape(-1, 3)
-    return nearest_cluster(centroids(summaries[:, :2], summaries[:, 2]), (x, y), radius)
+    point = (click.coordinates.x, click.coordinates.y)
+    return nearest_cluster(centroids(summaries[:, :2], summaries[:, 2]), point, radius)
 
 
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
@@ -181,6 +202,22 @@ async def rebuild_summaries(conn: Connection, page_uuid: str) -> None:
         await conn.execute(LOCK_PAGE, (page_uuid,))
         await conn.execute(DELETE_CLUSTERS, (page_uuid,))
         await conn.execute(RECOMPUTE_CLUSTERS, (page_uuid,))
+
+
+# At most `batch` keys older than the TTL; a key's row lock is all it takes, never the page's.
+PRUNE_KEYS = """
+    DELETE FROM idempotency_keys WHERE (page_uuid, key) IN (
+        SELECT page_uuid, key FROM idempotency_keys
+        WHERE created_at < now() - %s * interval '1 hour'
+        LIMIT %s
+    )
+"""
+
+
+async def prune_keys(conn: Connection, ttl_hours: float, batch: int) -> int:
+    """Delete up to `batch` expired idempotency keys, in the connection's transaction; how many."""
+    cursor = await conn.execute(PRUNE_KEYS, (ttl_hours, batch))
+    return cursor.rowcount
 
 
 ALL_PAGES = "SELECT page_uuid FROM pages ORDER BY page_uuid"

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from app import db, metrics, views
@@ -15,6 +15,7 @@ from app.data_models import (
     ErrorResponse,
     GetBestClusterRequest,
     GetBestClusterResponse,
+    IdempotencyKey,
     NewClickRequest,
     NewClickResponse,
     PageQuery,
@@ -66,19 +67,34 @@ async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse
     return StatusResponse(status="ok")
 
 
-@clicks.post("/save_click_and_predict_cluster")
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Optional. A save with a key is stored at most once per page and key: a retry with the same"
+    " key and click answers what the first answered and stores nothing; with another click, 422."
+)
+
+
+@clicks.post(
+    "/save_click_and_predict_cluster",
+    responses={422: {"description": "Invalid body, or an Idempotency-Key used for another click"}},
+)
 @clicks.post("/new_click", include_in_schema=False)  # the older name existing clients call
 async def save_click_and_predict_cluster(
-    click: NewClickRequest, pool: PoolDep, settings: SettingsDep
+    click: NewClickRequest,
+    pool: PoolDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        IdempotencyKey | None, Header(description=IDEMPOTENCY_KEY_DESCRIPTION)
+    ] = None,
 ) -> NewClickResponse:
     """Store a click and answer which cluster of its page it joined, or that it opened one."""
-    assignment = await db.save_click(
-        pool, click.page_uuid, click.coordinates.x, click.coordinates.y, settings.cluster_radius
-    )
-    metrics.CLICKS_SAVED.inc()
-    if assignment.is_new:
-        metrics.CLUSTERS_OPENED.inc()
-    return NewClickResponse(cluster_idx=assignment.cluster_idx, is_new=assignment.is_new)
+    try:
+        saved = await db.save_click(pool, click, settings.cluster_radius, idempotency_key)
+    except db.KeyReusedError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from error
+    if not saved.replayed:
+        metrics.CLICKS_SAVED.inc()
+        metrics.CLUSTERS_OPENED.inc(saved.is_new)
+    return NewClickResponse(cluster_idx=saved.cluster_idx, is_new=saved.is_new)
 
 
 @clicks.post("/predict_cluster")
@@ -87,9 +103,7 @@ async def predict_cluster(
     click: NewClickRequest, pool: PoolDep, settings: SettingsDep
 ) -> PredictClickResponse:
     """Answer which cluster a click would join, storing nothing; null if it would open one."""
-    cluster_idx = await db.predict_cluster(
-        pool, click.page_uuid, click.coordinates.x, click.coordinates.y, settings.cluster_radius
-    )
+    cluster_idx = await db.predict_cluster(pool, click, settings.cluster_radius)
     return PredictClickResponse(cluster_idx=cluster_idx)
 
 

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     # Set but blank is refused: it would let a request without a token through.
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # Idempotency keys are kept at least this long; `python -m app.prune` deletes older ones.
+    idempotency_ttl_hours: float = Field(default=24, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8004

@@ -186,7 +186,7 @@ def pgbench_script(op: str, workload: str) -> str:
             rf"\set blob random(0, {BLOBS - 1})",
             rf"\set x {FIRST} + {GAP} * (:blob / {GRID}) + {noise}",
             rf"\set y {FIRST} + {GAP} * (:blob % {GRID}) + {noise}",
-            bind(db.SAVE_CLICK, ":page_uuid", ":x", ":y", RADIUS),
+            bind(db.SAVE_CLICK, ":page_uuid", ":x", ":y", RADIUS, "NULL"),
         ]
     )
 

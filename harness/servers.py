@@ -80,12 +80,14 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def rebuild(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m app.rebuild` with these arguments, run to its end."""
+def command(
+    name: str, database_url: str, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m app.<name>` (rebuild, prune) with these arguments, run to its end."""
     return subprocess.run(
-        [sys.executable, "-m", "app.rebuild", *args],
+        [sys.executable, "-m", f"app.{name}", *args],
         cwd=ROOT,
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
         check=False,

@@ -30,8 +30,8 @@ from app import db
 from app.pool import Connection
 from app.schema import migrate
 from harness.citus_nodes import CITUS_URL, Node, Nodes, citus_nodes, database_on_every_node
-from harness.servers import Server, rebuild, running_server
-from migrations.citus import distribute_on_citus
+from harness.servers import Server, command, running_server
+from migrations.citus import SAVE_CLICK, TABLES, distribute_on_citus
 from tests.bursts import assert_a_burst_gives_each_idx_once
 from tests.db_checks import assert_clusters_match_clicks, snapshot
 from tests.helpers import SAVE, click, random_prefix
@@ -128,11 +128,11 @@ async def test_the_move_distributed_the_tables_and_lost_no_row_nor_save(
 ) -> None:
     cursor = await conn.execute("SELECT table_name::text, colocation_id FROM citus_tables")
     tables: dict[str, int] = dict(await cursor.fetchall())
-    assert sorted(tables) == ["clicks", "clusters", "pages"]
+    assert sorted(tables) == sorted(TABLES)
     assert len(set(tables.values())) == 1
     cursor = await conn.execute(
         "SELECT distribution_argument_index FROM pg_dist_object WHERE objid = %s::regprocedure",
-        ("save_click(text, double precision, double precision, double precision)",),
+        (SAVE_CLICK,),
     )
     assert await cursor.fetchone() == (0,)
     pages_before = {row[0] for row in cluster.before_move["pages"]}
@@ -185,12 +185,12 @@ async def test_rebuild_replays_every_page_and_repairs_summaries(
     clients: list[httpx.AsyncClient], cluster: Cluster, conn: Connection
 ) -> None:
     await replay(clients, next(iter(GENERATED)), NEW_NAMES)
-    result = rebuild(cluster.url, "--replay")
+    result = command("rebuild", cluster.url, "--replay")
     assert (result.returncode, result.stdout) == (0, "0 problem(s) found\n"), result.stderr
     cursor = await conn.execute("SELECT page_uuid FROM pages LIMIT 1")
     [(page,)] = await cursor.fetchall()
     await conn.execute("UPDATE clusters SET size = size + 1 WHERE page_uuid = %s", (page,))
-    result = rebuild(cluster.url)
+    result = command("rebuild", cluster.url)
     assert result.returncode == 1
     assert f"{page}: stored cluster summaries differed" in result.stdout
     await assert_clusters_match_clicks(conn)
@@ -220,7 +220,7 @@ async def test_a_page_keeps_its_order_when_its_shards_move(
     await save(clicks[10:])
     cursor = await conn.execute(db.CLICKS_IN_ORDER, (page,))
     assert [(x, y) for x, y, _ in await cursor.fetchall()] == clicks
-    result = rebuild(cluster.url, "--replay", page)
+    result = command("rebuild", cluster.url, "--replay", page)
     assert (result.returncode, result.stdout) == (0, "0 problem(s) found\n"), result.stderr
 
 
@@ -229,7 +229,8 @@ async def test_every_single_page_statement_is_routed_to_one_shard(
 ) -> None:
     page, x, y, radius = random_prefix(), 0.5, 0.5, 0.04
     statements: list[tuple[str, Params]] = [
-        (db.SAVE_CLICK, (page, x, y, radius)),
+        (db.SAVE_CLICK, (page, x, y, radius, None)),
+        (db.SAVE_CLICK, (page, x, y, radius, "key")),
         (db.SELECT_CLUSTERS, (page,)),
         (db.CLUSTER_SUMMARIES, {"page_uuid": page, "since": None, "until": None}),
         (db.BIGGEST_CLUSTER, (page,)),

@@ -1,7 +1,7 @@
 """The rebuild command: it repairs stored summaries and finds wrong cluster ids."""
 
 from app.pool import Connection
-from harness.servers import rebuild
+from harness.servers import command
 from tests.db_checks import assert_clusters_match_clicks
 
 
@@ -12,11 +12,11 @@ async def test_rebuild_repairs_corrupted_summaries(
         "UPDATE clusters SET size = size + 5, sum_x = 0 WHERE page_uuid = %s AND cluster_idx = 0",
         (page,),
     )
-    result = rebuild(database_url, page)
+    result = command("rebuild", database_url, page)
     assert result.returncode == 1
     assert f"{page}: stored cluster summaries differed" in result.stdout
     await assert_clusters_match_clicks(conn)
-    assert rebuild(database_url, page, "--replay").returncode == 0
+    assert command("rebuild", database_url, page, "--replay").returncode == 0
 
 
 async def test_rebuild_replay_finds_wrong_cluster_ids(
@@ -25,6 +25,6 @@ async def test_rebuild_replay_finds_wrong_cluster_ids(
     await conn.execute(
         "UPDATE clicks SET cluster_idx = 1 WHERE page_uuid = %s AND x = 0.22", (page,)
     )
-    result = rebuild(database_url, "--replay", page)
+    result = command("rebuild", database_url, "--replay", page)
     assert result.returncode == 1
     assert f"{page}: replaying its clicks does not reproduce" in result.stdout
