@@ -123,8 +123,9 @@ class RestartablePostgres:
             user=self.server.system_user,
         )
 
-    def stop(self, check: bool = True) -> None:
-        self.pg_ctl("-m", "fast", "stop", check=check)
+    def stop(self, mode: str = "fast", check: bool = True) -> None:
+        """`pg_ctl stop` in this mode: fast (clean) or immediate (as a crash)."""
+        self.pg_ctl("-m", mode, "stop", check=check)
 
     def start(self) -> None:
         log = str(self.server.log)

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,13 +10,14 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from app.pool import CHECK_AFTER_IDLE_SECONDS, Connection
 from app.schema import migrate
 from app.settings import Settings
 from harness.servers import restartable_postgres, running_server
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
-from tests.helpers import app_client, click, random_prefix
+from tests.helpers import SAVE, app_client, click, random_prefix
 
 OUTAGE_SECONDS = 4
 RECOVERY_SECONDS = 5
@@ -109,6 +111,70 @@ async def test_database_outage_gives_fast_503s_then_recovers_and_loses_nothing(
             stored = set(await cursor.fetchall())
             assert acknowledged <= stored
             assert stored - acknowledged <= outcome_unknown
+            await assert_clusters_match_clicks(conn)
+
+
+async def save_with_retries(
+    client: httpx.AsyncClient, page: str, done: asyncio.Event, answers: dict[str, object]
+) -> None:
+    """Saves at random points, each with its own key, each retried on a 503 or a dropped
+    connection until it gets a 200, until `done`."""
+    rng = random.Random()
+    while not done.is_set():
+        key = secrets.token_hex(8)
+        body = click(page, rng.random(), rng.random())
+        while True:
+            try:
+                response = await client.post(SAVE, json=body, headers={"Idempotency-Key": key})
+            except httpx.TransportError:
+                continue
+            if response.status_code == 200:
+                break
+            assert response.status_code == 503
+        answers[key] = (body["coordinates"]["x"], body["coordinates"]["y"], response.json())
+
+
+@pytest.mark.parametrize("shutdown", ["fast", "immediate"])
+async def test_saves_retried_with_keys_through_an_outage_are_stored_exactly_once(
+    tmp_path: Path, shutdown: str
+) -> None:
+    with (
+        restartable_postgres(tmp_path / "postgres") as postgres,
+        running_server(postgres.url, workers=2) as server,
+    ):
+        migrate(postgres.url)
+        page = random_prefix()
+        answers: dict[str, object] = {}
+        done = asyncio.Event()
+        async with server.client() as client:
+            senders = [
+                asyncio.create_task(save_with_retries(client, page, done, answers))
+                for _ in range(16)
+            ]
+            await until(lambda: len(answers) >= 100)
+            await asyncio.to_thread(postgres.stop, shutdown)
+            await asyncio.sleep(OUTAGE_SECONDS)
+            await asyncio.to_thread(postgres.start)
+            during = len(answers)
+            await until(lambda: len(answers) >= during + 100)
+            done.set()
+            await asyncio.gather(*senders)
+
+        async with await psycopg.AsyncConnection.connect(postgres.url, autocommit=True) as conn:
+            cursor = await conn.execute(
+                "SELECT key, clicks.x, clicks.y, clicks.cluster_idx, keys.is_new"
+                " FROM clicks FULL JOIN idempotency_keys AS keys"
+                " ON keys.page_uuid = clicks.page_uuid AND keys.x = clicks.x AND keys.y = clicks.y"
+            )
+            stored = {
+                key: (x, y, {"cluster_idx": idx, "is_new": new})
+                for key, x, y, idx, new in await cursor.fetchall()
+            }
+            cursor = await conn.execute("SELECT count(*) FROM clicks")
+            # Each click once (none doubled), each with the key it was sent with (none lost),
+            # and each answer, retried or not, is what was stored.
+            assert await cursor.fetchone() == (len(answers),)
+            assert stored == answers
             await assert_clusters_match_clicks(conn)
 
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from app.pool import Connection
-from harness.servers import command
+from harness.servers import command, running_server
 from tests.db_checks import assert_clusters_match_clicks, snapshot, wait_for_lock_waiters
 from tests.helpers import SAVE, click, random_prefix
 
@@ -103,6 +103,30 @@ async def test_retries_in_flight_wait_for_the_first_and_get_its_answer(
         await wait_for_lock_waiters(conn, 5)
     responses = await asyncio.gather(*retries)
     assert [response.json() for response in responses] == [{"cluster_idx": 1, "is_new": True}] * 5
+    assert await stored(conn, page) == [(0.9, 0.9, 0), (0.2, 0.2, 1)]
+
+
+async def test_a_save_whose_answer_was_lost_is_not_stored_again_by_its_retry(
+    conn: Connection, database_url: str
+) -> None:
+    page = random_prefix()
+    body = click(page, 0.2, 0.2)
+    with running_server(database_url, workers=1) as server:
+        async with (
+            server.client() as client,
+            await psycopg.AsyncConnection.connect(database_url) as locker,
+        ):
+            await client.post(SAVE, json=click(page, 0.9, 0.9))
+            await locker.execute("SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE", (page,))
+            lost = asyncio.create_task(client.post(SAVE, json=body, headers=keyed("a")))
+            await wait_for_lock_waiters(conn, 1)
+            lost.cancel()  # the client gives up and drops the connection; the save goes on
+        async with asyncio.timeout(10):
+            while len(await stored(conn, page)) < 2:
+                await asyncio.sleep(0.02)
+        async with server.client() as client:
+            retry = await client.post(SAVE, json=body, headers=keyed("a"))
+    assert retry.json() == {"cluster_idx": 1, "is_new": True}
     assert await stored(conn, page) == [(0.9, 0.9, 0), (0.2, 0.2, 1)]
 
 
