@@ -45,7 +45,12 @@ SIGMA = 0.008
 BLOBS, GRID, FIRST, GAP = 50, 8, 0.1, 0.11
 CENTERS = np.array([(FIRST + GAP * (i // GRID), FIRST + GAP * (i % GRID)) for i in range(BLOBS)])
 RADIUS = get_settings().cluster_radius  # the service's, as it runs here
-ROUTES = {"save": "/save_click_and_predict_cluster", "predict": "/predict_cluster"}
+ROUTES = {
+    "save": "/save_click_and_predict_cluster",
+    "save+key": "/save_click_and_predict_cluster",  # each with an Idempotency-Key of its own
+    "predict": "/predict_cluster",
+}
+KEYED_WORKLOADS = ("1k", "1k-pages")  # where saves with keys are measured too
 BENCH_DB = "clickclust_bench"
 VERSION = """
     SELECT coalesce(
@@ -152,6 +157,7 @@ def run_wrk(
             **os.environ,
             **where,
             "ROUTE": ROUTES.get(op or "", ""),
+            "KEYED": "1" if op == "save+key" else "",
             "CENTERS": centers,
             "SIGMA": str(SIGMA),
         },
@@ -178,15 +184,20 @@ def pgbench_script(op: str, workload: str) -> str:
     page = [] if len(pages) == 1 else [rf"\set page_uuid random(0, {len(pages) - 1})"]
     if op == "predict":
         return "\n".join([*page, bind(db.SELECT_CLUSTERS, ":page_uuid")])
+    keyed = op == "save+key"
+    key = [r"\set key random(1, 1000000000000000)"] if keyed else []
     bound = round(4 * SIGMA * 1_000_000)  # millionths: clicks within 4 sigma of a blob's centre
     noise = f"random_gaussian({-bound}, {bound}, 4) / 1000000.0"
     return "\n".join(
         [
             *page,
+            *key,
             rf"\set blob random(0, {BLOBS - 1})",
             rf"\set x {FIRST} + {GAP} * (:blob / {GRID}) + {noise}",
             rf"\set y {FIRST} + {GAP} * (:blob % {GRID}) + {noise}",
-            bind(db.SAVE_CLICK, ":page_uuid", ":x", ":y", RADIUS, "NULL"),
+            bind(
+                db.SAVE_CLICK, ":page_uuid", ":x", ":y", RADIUS, "(:key)::text" if keyed else "NULL"
+            ),
         ]
     )
 
@@ -298,7 +309,13 @@ class Backend:
             load(self.url, workload, rng)
         with psycopg.connect(self.url) as conn:
             self.version = str((conn.execute(VERSION).fetchone() or [""])[0])
-        self.keys = [(w, op, c) for w in workloads for op in ROUTES for c in CONCURRENCY]
+        self.keys = [
+            (w, op, c)
+            for w in workloads
+            for op in ROUTES
+            for c in CONCURRENCY
+            if op != "save+key" or w in KEYED_WORKLOADS
+        ]
         self.service_runs = {key: [] for key in self.keys}
         self.floor_runs = {key: [] for key in self.keys}
 
@@ -412,9 +429,20 @@ def render(
         + ".",
         "",
     ]
+    keyed = [key for key in services if key[1] == "save+key"]
+    if keyed:
+        lines += [
+            "What an `Idempotency-Key` costs a save (service req/s, with a key / without):",
+            "",
+        ]
+        for workload, _, connections in keyed:
+            with_key = services[workload, "save+key", connections][0].throughput
+            without = services[workload, "save", connections][0].throughput
+            lines.append(f"- {workload}, {connections} connections: {with_key / without:.0%}")
+        lines.append("")
     if ("1k", "save", CONCURRENCY[0]) in services and ("1M", "save", CONCURRENCY[0]) in services:
         lines += ["p50 latency on the 1M-click page over the 1k-click page:", ""]
-        for op in ROUTES:
+        for op in ("save", "predict"):
             for connections in CONCURRENCY:
                 big = services["1M", op, connections][0].p50_ms
                 small = services["1k", op, connections][0].p50_ms

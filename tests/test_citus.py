@@ -196,6 +196,34 @@ async def test_rebuild_replays_every_page_and_repairs_summaries(
     await assert_clusters_match_clicks(conn)
 
 
+async def test_idempotency_keys_hold_on_every_worker_and_prune_over_all_shards(
+    clients: list[httpx.AsyncClient], cluster: Cluster, conn: Connection
+) -> None:
+    pages = [page for found in (await pages_by_worker(conn, 1)).values() for page in found]
+    for page in pages:
+        answers = [
+            (await client.post(SAVE, json=click(page, 0.3, 0.3), headers={"Idempotency-Key": "k"}))
+            for client in clients
+        ]
+        assert [answer.json() for answer in answers] == [{"cluster_idx": 0, "is_new": True}] * 2
+        reused = await clients[0].post(
+            SAVE, json=click(page, 0.6, 0.6), headers={"Idempotency-Key": "k"}
+        )
+        assert reused.status_code == 422
+        cursor = await conn.execute("SELECT count(*) FROM clicks WHERE page_uuid = %s", (page,))
+        assert await cursor.fetchone() == (1,)
+    await conn.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 days'"
+        " WHERE page_uuid = ANY(%s)",
+        (pages,),
+    )
+    result = command("prune", cluster.url, "--batch", "1")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"{len(pages)} expired idempotency key(s) deleted\n",
+    ), result.stderr
+
+
 async def test_a_page_keeps_its_order_when_its_shards_move(
     clients: list[httpx.AsyncClient], cluster: Cluster, conn: Connection
 ) -> None:
