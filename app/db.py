@@ -125,6 +125,17 @@ async def cluster_summaries(
         return await cursor.fetchall()
 
 
+PAGE_EXISTS = "SELECT EXISTS (SELECT FROM pages WHERE page_uuid = %s)"
+
+
+async def page_exists(pool: Pool, page_uuid: str) -> bool:
+    """Whether the page ever had a click saved."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(PAGE_EXISTS, (page_uuid,))
+        row = await cursor.fetchone()
+    return row == (True,)
+
+
 BIGGEST_CLUSTER = (
     "SELECT cluster_idx FROM clusters WHERE page_uuid = %s ORDER BY size DESC, cluster_idx LIMIT 1"
 )

@@ -112,9 +112,16 @@ router.include_router(clicks)
 
 reads = APIRouter(dependencies=[Depends(require_token)], responses=PROTECTED)
 HEATMAP_MAX_DOTS = 5000
+PAGE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "The page never had a click saved"}
+}
 
 
-@reads.get("/clusters")
+def page_not_found() -> HTTPException:
+    return HTTPException(status_code=404, detail="page not found")
+
+
+@reads.get("/clusters", responses=PAGE_NOT_FOUND)
 async def clusters(
     query: Annotated[ClustersRequest, Query()], pool: PoolDep
 ) -> list[ClusterSummary]:
@@ -125,6 +132,10 @@ async def clusters(
 async def cluster_summaries(
     pool: Pool, page_uuid: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[ClusterSummary]:
+    """Raises 404 for an unknown page, asking the database only when no cluster came back."""
+    summaries = await db.cluster_summaries(pool, page_uuid, since, until)
+    if not summaries and not await db.page_exists(pool, page_uuid):
+        raise page_not_found()
     return [
         ClusterSummary(
             cluster_idx=stats.cluster_idx,
@@ -132,18 +143,18 @@ async def cluster_summaries(
             centroid=Coordinates(x=stats.cx, y=stats.cy),
             radius=stats.radius,
         )
-        for stats in await db.cluster_summaries(pool, page_uuid, since, until)
+        for stats in summaries
     ]
 
 
-@reads.get("/get_best_cluster", responses={404: {"model": ErrorResponse}})
+@reads.get("/get_best_cluster", responses=PAGE_NOT_FOUND)
 async def get_best_cluster(
     query: Annotated[GetBestClusterRequest, Query()], pool: PoolDep
 ) -> GetBestClusterResponse:
     """The cluster with the most clicks (ties: lower idx), with up to `limit` of its clicks."""
     best = await db.biggest_cluster(pool, query.page_uuid, query.limit)
     if best is None:
-        raise HTTPException(status_code=404, detail="page has no clicks")
+        raise page_not_found()
     cluster_idx, points = best
     coordinates = [Coordinates(x=x, y=y) for x, y in points]
     return GetBestClusterResponse(
@@ -157,7 +168,7 @@ async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary]
     return summaries, await db.sample_clicks(pool, page_uuid, total, HEATMAP_MAX_DOTS)
 
 
-@reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}})
+@reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}, **PAGE_NOT_FOUND})
 async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Response:
     """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
     down to about 5000 dots on big pages."""
@@ -165,7 +176,7 @@ async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Re
     return Response(svg, media_type="image/svg+xml")
 
 
-@reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}})
+@reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}, **PAGE_NOT_FOUND})
 async def heatmap_page(query: Annotated[PageQuery, Query()], pool: PoolDep) -> HTMLResponse:
     """The heatmap beside a table of the clusters, as a plain HTML page."""
     return HTMLResponse(

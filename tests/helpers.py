@@ -17,6 +17,8 @@ SAVE = "/save_click_and_predict_cluster"
 PREDICT = "/predict_cluster"
 # Every click route, the older names that existing clients call included.
 CLICK_ROUTES = [SAVE, PREDICT, "/new_click", "/predict_click"]
+# Every route that reads a page given as the query parameter `page_uuid`.
+PAGE_READS = ["/clusters", "/get_best_cluster", "/heatmap", "/heatmap.svg"]
 
 
 def random_prefix() -> str:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from app.pool import Connection
-from tests.helpers import random_prefix, save_all
+from tests.helpers import PAGE_READS, random_prefix, save_all
 
 
 async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
@@ -43,8 +43,10 @@ async def test_clusters_in_a_time_window(
     assert [(c["cluster_idx"], c["size"]) for c in response.json()] == [(0, 2)]
 
 
-async def test_clusters_of_an_unknown_page_is_empty(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/clusters", params={"page_uuid": random_prefix()})).json() == []
+@pytest.mark.parametrize("route", PAGE_READS)
+async def test_an_unknown_page_is_404_on_every_read(client: httpx.AsyncClient, route: str) -> None:
+    response = await client.get(route, params={"page_uuid": random_prefix()})
+    assert (response.status_code, response.json()) == (404, {"detail": "page not found"})
 
 
 @pytest.mark.parametrize("since", ["yesterday", "1764460800", "1.5", ""])
@@ -79,11 +81,6 @@ async def test_best_cluster_ties_go_to_the_lower_idx(client: httpx.AsyncClient) 
     await save_all(client, page, [(0.1, 0.1), (0.9, 0.9), (0.9, 0.91), (0.1, 0.11)])
     response = await client.get("/get_best_cluster", params={"page_uuid": page})
     assert response.json()["cluster"]["cluster_idx"] == 0
-
-
-async def test_best_cluster_of_a_page_without_clicks_is_404(client: httpx.AsyncClient) -> None:
-    response = await client.get("/get_best_cluster", params={"page_uuid": random_prefix()})
-    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("limit", [0, 100_001, "many"])
