@@ -62,8 +62,9 @@ class PageQuery(BaseModel):
 
 
 class GetBestClusterRequest(PageQuery):
-    # Bounds the response: a hot cluster must not produce a 100 MB body.
-    limit: int = Field(default=1000, ge=1, le=100_000)
+    limit: int | None = Field(
+        default=None, ge=1, description="At most this many clicks; all if unset"
+    )
 
 
 class GetBestClusterResponse(BaseModel):

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from psycopg import OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from app.deps import State
 from app.guards import BodySizeLimit
@@ -71,4 +72,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
             else "Body could not be parsed as JSON: nested too deep or a number too long"
         )
         return unprocessable([{"loc": ["body"], "msg": message, "type": "json_invalid"}])
+    if exc.status_code == 405:
+        exc.headers = {"Allow": ", ".join(allowed_methods(request))}
     return await http_exception_handler(request, exc)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods served at the request's path. Starlette's 405 names only those of the first
+    route there, and GET and POST /get_best_cluster are two routes."""
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]

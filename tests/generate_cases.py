@@ -6,6 +6,11 @@ in which every label is unambiguous for the service's rule are kept: every saved
 within JOIN of its own blob's current centroid (the running mean of the blob's clicks saved so
 far) and beyond APART of every other; every predicted point is within JOIN of the nearest
 current centroid or beyond APART of all. The labels never come from the code under test.
+
+The `generated_best_cluster_*` cases also ask, now and then and at the end, for a page's best
+cluster (`get_best_cluster_api`, by GET or POST): the label with the most saved clicks so far
+(ties: the lower idx) with all of its clicks in the order saved; and once for a page before its
+first click, which is 404.
 """
 
 import json
@@ -27,6 +32,9 @@ JOIN = 0.035
 APART = 0.045
 PREDICT_SHARE = 0.2
 PREDICT_IN_BLOB_SHARE = 0.3
+BEST_CLUSTER_SEED = 20261201
+N_BEST_CLUSTER_CASES = 5
+BEST_CLUSTER_SHARE = 0.05  # of saves followed by a question for the page's best cluster
 
 Step = dict[str, Any]
 
@@ -129,13 +137,60 @@ def try_case(rng: random.Random) -> list[Step] | None:
     return steps
 
 
-def generate_cases(seed: int = SEED, count: int = N_CASES) -> dict[str, dict[str, list[Step]]]:
-    rng = random.Random(seed)
-    cases = {}
-    for number in range(count):
-        while (steps := try_case(rng)) is None:
-            pass
-        cases[f"generated_{number:02d}.json"] = {"sequence": steps}
+def best_cluster_step(
+    rng: random.Random, page_id: str, clusters: dict[int, list[dict[str, float]]]
+) -> Step:
+    response: dict[str, Any] = {"detail": "page not found"}
+    code = 404
+    if clusters:
+        best = max(clusters, key=lambda idx: (len(clusters[idx]), -idx))
+        coordinates = list(clusters[best])  # as it is now: the cluster grows later
+        code, response = 200, {"cluster": {"cluster_idx": best, "all_coordinates": coordinates}}
+    return {
+        "page_id": page_id,
+        "body": {},
+        "req_name": "get_best_cluster_api",
+        "method": rng.choice(["GET", "POST"]),
+        "response_code": code,
+        "response_data": response,
+    }
+
+
+def with_best_cluster_steps(rng: random.Random, steps: list[Step]) -> list[Step]:
+    """`steps` with questions for a page's best cluster: one before any click, some after a
+    save, and one per page at the end."""
+    pages: dict[str, dict[int, list[dict[str, float]]]] = {
+        page: {} for page in sorted({saved["page_id"] for saved in steps})
+    }
+    asked = [best_cluster_step(rng, rng.choice(list(pages)), {})]
+    for saved in steps:
+        asked.append(saved)
+        if saved["req_name"] == "new_click":
+            page = pages[saved["page_id"]]
+            page.setdefault(saved["response_data"]["cluster_idx"], []).append(
+                saved["body"]["coordinates"]
+            )
+            if rng.random() < BEST_CLUSTER_SHARE:
+                asked.append(best_cluster_step(rng, saved["page_id"], page))
+    return asked + [best_cluster_step(rng, page_id, page) for page_id, page in pages.items()]
+
+
+def unambiguous_case(rng: random.Random) -> list[Step]:
+    while (steps := try_case(rng)) is None:
+        pass
+    return steps
+
+
+def generate_cases() -> dict[str, dict[str, list[Step]]]:
+    rng = random.Random(SEED)
+    cases = {
+        f"generated_{number:02d}.json": {"sequence": unambiguous_case(rng)}
+        for number in range(N_CASES)
+    }
+    rng = random.Random(BEST_CLUSTER_SEED)
+    for number in range(N_BEST_CLUSTER_CASES):
+        steps = with_best_cluster_steps(rng, unambiguous_case(rng))
+        cases[f"generated_best_cluster_{number:02d}.json"] = {"sequence": steps}
     return cases
 
 

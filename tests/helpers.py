@@ -18,7 +18,13 @@ PREDICT = "/predict_cluster"
 # Every click route, the older names that existing clients call included.
 CLICK_ROUTES = [SAVE, PREDICT, "/new_click", "/predict_click"]
 # Every route that reads a page given as the query parameter `page_uuid`.
-PAGE_READS = ["/clusters", "/get_best_cluster", "/heatmap", "/heatmap.svg"]
+PAGE_READS = ["/clusters", "/get_best_cluster", "/get_best_cluster_api", "/heatmap", "/heatmap.svg"]
+# The best cluster by the brief's name and by POST with a JSON body, beside GET /get_best_cluster.
+BEST_CLUSTER_NEW_WAYS = [
+    ("GET", "/get_best_cluster_api"),
+    ("POST", "/get_best_cluster"),
+    ("POST", "/get_best_cluster_api"),
+]
 
 
 def random_prefix() -> str:
@@ -38,6 +44,13 @@ async def save_all(client: httpx.AsyncClient, page: str, clicks: list[tuple[floa
     for x, y in clicks:
         response = await client.post(SAVE, json=click(page, x, y))
         assert response.status_code == 200
+
+
+async def ask(client: httpx.AsyncClient, method: str, route: str, **query: Any) -> httpx.Response:
+    """A read with `query` as query parameters (GET) or as a JSON body (POST)."""
+    if method == "GET":
+        return await client.get(route, params=query)
+    return await client.post(route, json=query)
 
 
 @asynccontextmanager

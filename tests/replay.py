@@ -15,7 +15,11 @@ REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference-case
 GENERATED = {path.name: path for path in sorted(CASES_DIR.glob("*.json"))}
 CASES = GENERATED | {path.name: path for path in sorted(REFERENCE_DIR.glob("*.json"))}
 SEQUENCES = {name: json.loads(path.read_text())["sequence"] for name, path in CASES.items()}
-NEW_NAMES = {"new_click": "save_click_and_predict_cluster", "predict_click": "predict_cluster"}
+NEW_NAMES = {
+    "new_click": "save_click_and_predict_cluster",
+    "predict_click": "predict_cluster",
+    "get_best_cluster_api": "get_best_cluster",
+}
 
 
 def exact(body: Any) -> str:

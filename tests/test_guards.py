@@ -12,7 +12,15 @@ from pydantic import SecretStr
 from app.pool import Connection
 from app.settings import Settings
 from tests.db_checks import snapshot
-from tests.helpers import CLICK_ROUTES, SAVE, app_client, click, random_prefix
+from tests.helpers import (
+    BEST_CLUSTER_NEW_WAYS,
+    CLICK_ROUTES,
+    SAVE,
+    app_client,
+    ask,
+    click,
+    random_prefix,
+)
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
@@ -143,6 +151,13 @@ async def test_with_api_token_set_the_right_token_passes(token_client: httpx.Asy
     headers = {"authorization": "Bearer s3cret-token"}
     response = await token_client.post(SAVE, json=click(random_prefix()), headers=headers)
     assert response.json() == {"cluster_idx": 0, "is_new": True}
+
+
+@pytest.mark.parametrize(("method", "route"), BEST_CLUSTER_NEW_WAYS)
+async def test_with_api_token_set_new_reads_need_it(
+    token_client: httpx.AsyncClient, page: str, method: str, route: str
+) -> None:
+    assert (await ask(token_client, method, route, page_uuid=page)).status_code == 401
 
 
 @pytest.mark.parametrize("route", ["/", "/health", "/ready"])

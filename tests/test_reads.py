@@ -1,12 +1,14 @@
 """The read API: a page's clusters, in a time window, and its biggest cluster."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
 from app.pool import Connection
-from tests.helpers import PAGE_READS, random_prefix, save_all
+from tests.helpers import BEST_CLUSTER_NEW_WAYS, PAGE_READS, ask, random_prefix, save_all
 
 
 async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
@@ -83,7 +85,56 @@ async def test_best_cluster_ties_go_to_the_lower_idx(client: httpx.AsyncClient) 
     assert response.json()["cluster"]["cluster_idx"] == 0
 
 
-@pytest.mark.parametrize("limit", [0, 100_001, "many"])
+@pytest.mark.parametrize("limit", [0, "many"])
 async def test_best_cluster_limit_is_bounded(client: httpx.AsyncClient, limit: int | str) -> None:
     response = await client.get("/get_best_cluster", params={"page_uuid": "p", "limit": limit})
     assert response.status_code == 422
+
+
+async def test_best_cluster_holds_all_of_its_clicks_by_default(
+    client: httpx.AsyncClient, conn: Connection
+) -> None:
+    page = random_prefix()
+    clicks = [(0.5 + n % 7 / 1000, 0.5 - n % 5 / 1000) for n in range(1_500)]
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "SELECT FROM save_click(%s, %s, %s, 0.04)", [(page, x, y) for x, y in clicks]
+        )
+    expected = [{"x": x, "y": y} for x, y in clicks]
+    for limit in [{}, {"limit": 10**20}]:
+        response = await client.get("/get_best_cluster", params={"page_uuid": page, **limit})
+        assert response.json()["cluster"]["all_coordinates"] == expected
+
+
+@pytest.mark.parametrize(("method", "route"), BEST_CLUSTER_NEW_WAYS)
+async def test_best_cluster_by_either_name_and_method_is_the_same(
+    client: httpx.AsyncClient, page: str, method: str, route: str
+) -> None:
+    queries: list[dict[str, Any]] = [{"page_uuid": page}, {"page_uuid": page, "limit": 2}]
+    for query in queries:
+        expected = await client.get("/get_best_cluster", params=query)
+        response = await ask(client, method, route, **query)
+        assert (response.status_code, response.content) == (200, expected.content)
+    unknown = await ask(client, method, route, page_uuid=random_prefix())
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "page not found"})
+    bad_queries: list[dict[str, Any]] = [{"page_uuid": page, "limit": 0}, {"colour": "red"}]
+    for bad in bad_queries:
+        assert (await ask(client, method, route, **bad)).status_code == 422
+
+
+@pytest.mark.parametrize("route", ["/get_best_cluster", "/get_best_cluster_api"])
+async def test_best_cluster_by_post_needs_json(
+    client: httpx.AsyncClient, page: str, route: str
+) -> None:
+    body = json.dumps({"page_uuid": page})
+    response = await client.post(route, content=body, headers={"content-type": "text/plain"})
+    assert (response.status_code, response.json()) == (
+        415,
+        {"detail": "Content-Type must be application/json"},
+    )
+
+
+async def test_best_cluster_allows_get_and_post(client: httpx.AsyncClient) -> None:
+    for route in ["/get_best_cluster", "/get_best_cluster_api"]:
+        response = await client.put(route, params={"page_uuid": "p"})
+        assert (response.status_code, response.headers["allow"]) == (405, "GET, POST")
