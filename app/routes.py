@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic_core import to_json
 
-from app import db, metrics, views
+from app import db, export, metrics, views
 from app.data_models import (
     ClustersRequest,
     ClusterSummary,
@@ -187,6 +187,28 @@ async def best_cluster(pool: Pool, request: GetBestClusterRequest) -> Response:
     coordinates = [{"x": x, "y": y} for x, y in points]
     answer = {"cluster": {"cluster_idx": cluster_idx, "all_coordinates": coordinates}}
     return Response(to_json(answer), media_type="application/json")
+
+
+@reads.get(
+    "/clicks.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, **PAGE_NOT_FOUND},
+)
+async def clicks_csv(
+    query: Annotated[ClustersRequest, Query()], pool: PoolDep
+) -> StreamingResponse:
+    """The page's clicks saved in [since, until) as CSV, oldest first: x, y, cluster_idx and
+    created_at (ISO 8601, UTC), streamed from the database whatever the page's size."""
+    batches = db.clicks_in_window(pool, query.page_uuid, query.since, query.until)
+    try:
+        first = await anext(batches)
+    except db.PageNotFoundError as error:
+        raise page_not_found() from error
+    return StreamingResponse(
+        export.csv_chunks(first, batches),
+        media_type="text/csv",
+        headers={"Content-Disposition": export.attachment(query.page_uuid)},
+    )
 
 
 async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary], list[db.Click]]:

