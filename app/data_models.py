@@ -71,10 +71,23 @@ class GetBestClusterResponse(BaseModel):
     cluster: Cluster
 
 
+# A date-time's UTC offset at its end: sign, hours, and minutes with or without a colon.
+_OFFSET = re.compile(
+    r"(?P<time>[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)"
+    r"(?P<sign>[ +-])(?P<hours>\d{2})(?P<minutes>:?\d{2})?$"
+)
+
+
+def _offset(match: re.Match[str]) -> str:
+    # A `+` typed in a URL arrives as a space; pydantic takes ±HH:MM and ±HHMM but not ±HH.
+    sign = "+" if match["sign"] == " " else match["sign"]
+    return f"{match['time']}{sign}{match['hours']}{match['minutes'] or ':00'}"
+
+
 def _iso_8601(value: object) -> object:
     # pydantic would also take a bare number as a Unix timestamp; the API promises ISO 8601.
     if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
-        return value
+        return _OFFSET.sub(_offset, value)
     raise ValueError("must be an ISO 8601 date or date-time")
 
 

@@ -52,3 +52,11 @@ async def page(client: httpx.AsyncClient) -> str:
     page = random_prefix() + "/views"
     await save_all(client, page, CLICKS)
     return page
+
+
+@pytest.fixture
+async def timed_page(conn: Connection, page: str) -> str:
+    """`page`, with its n-th click saved at 2026-11-30 09:00:00.5 UTC + n hours."""
+    update = "UPDATE clicks SET created_at = %s::timestamptz + seq * interval '1 hour'"
+    await conn.execute(update + " WHERE page_uuid = %s", ("2026-11-30T10:00:00.5+01:00", page))
+    return page

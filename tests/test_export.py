@@ -9,7 +9,6 @@ import httpx
 import psycopg
 import pytest
 
-from app.pool import Connection
 from harness.servers import running_server
 from tests.helpers import CLICKS, migrated_database
 
@@ -21,14 +20,6 @@ async def export(client: httpx.AsyncClient, page: str, **window: str) -> list[li
     response = await client.get("/clicks.csv", params={"page_uuid": page, **window})
     assert response.status_code == 200
     return list(csv.reader(io.StringIO(response.text)))
-
-
-@pytest.fixture
-async def timed_page(conn: Connection, page: str) -> str:
-    """`page`, with its n-th click saved at 2026-11-30 09:00:00.5 UTC + n hours."""
-    update = "UPDATE clicks SET created_at = %s::timestamptz + seq * interval '1 hour'"
-    await conn.execute(update + " WHERE page_uuid = %s", ("2026-11-30T10:00:00.5+01:00", page))
-    return page
 
 
 async def test_export_holds_the_clicks_in_order_with_their_utc_time(

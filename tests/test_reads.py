@@ -58,6 +58,18 @@ async def test_bad_time_window_is_422(client: httpx.AsyncClient, since: str) -> 
     assert response.json()["detail"][0]["loc"] == ["query", "since"]
 
 
+# Offsets of +01:00 as ±HH:MM, ±HHMM and ±HH; a raw `+` in a query string means a space.
+@pytest.mark.parametrize(("since", "until"), [("+01:00", "+0100"), ("%2B01:00", "%2B01")])
+async def test_an_offset_is_read_with_its_plus_sent_raw_or_encoded(
+    client: httpx.AsyncClient, timed_page: str, since: str, until: str
+) -> None:
+    window = f"since=2026-11-30T13:00:00{since}&until=2026-11-30T15:00:00{until}"
+    response = await client.get(f"/clicks.csv?page_uuid={timed_page}&{window}")
+    assert response.status_code == 200
+    times = [row.split(",")[3] for row in response.text.splitlines()[1:]]
+    assert times == ["2026-11-30T12:00:00.500000Z", "2026-11-30T13:00:00.500000Z"]
+
+
 async def test_time_window_without_offset_is_utc(client: httpx.AsyncClient, page: str) -> None:
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     response = await client.get("/clusters", params={"page_uuid": page, "until": tomorrow})
