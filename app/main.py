@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from psycopg import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with connection_pool(settings) as pool:
             yield State(settings=settings, pool=pool, head_revision=head_revision())
 
-    app = FastAPI(title="clickclust", version="0", lifespan=lifespan)
+    # /docs and /redoc with their scripts and styles served by the app: they work offline.
+    app = FastAPIOffline(title="clickclust", version="0", lifespan=lifespan)
     app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)

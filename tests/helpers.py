@@ -2,13 +2,16 @@
 client of an app built with given settings."""
 
 import secrets
+import shutil
 import string
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from asgi_lifespan import LifespanManager
 from psycopg.conninfo import make_conninfo
 
@@ -76,6 +79,24 @@ def migrated_database(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    chromium() is None, reason="no Chromium here (Debian package chromium)"
+)
+
+
+def headless_chromium(profile: Path) -> list[str]:
+    """Chromium's command line, up to what to do: no window, no traffic of its own."""
+    return [
+        str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]  # fmt: skip
 
 
 @asynccontextmanager

@@ -1,15 +1,21 @@
 """The heatmap, as SVG and as an HTML page, and rendered in headless Chromium."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.pool import Connection
 from harness.servers import running_server
-from tests.helpers import CLICKS, SAVE, click, random_prefix, save_all
+from tests.helpers import (
+    CLICKS,
+    NEEDS_CHROMIUM,
+    SAVE,
+    click,
+    headless_chromium,
+    random_prefix,
+    save_all,
+)
 
 
 async def test_heatmap_svg_draws_every_cluster_and_click(
@@ -70,11 +76,7 @@ async def test_heatmap_page_escapes_the_page_uuid(client: httpx.AsyncClient) -> 
     assert html.count("<tr><td") == 1
 
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(chromium() is None, reason="no Chromium here (Debian package chromium)")
+@NEEDS_CHROMIUM
 def test_heatmap_page_renders_in_chromium(database_url: str, tmp_path: Path) -> None:
     page = random_prefix() + "/rendered"
     with (
@@ -84,11 +86,7 @@ def test_heatmap_page_renders_in_chromium(database_url: str, tmp_path: Path) -> 
         for x, y in CLICKS:
             http.post(SAVE, json=click(page, x, y))
         url = str(httpx.URL(server.url + "/heatmap", params={"page_uuid": page}))
-        browser = [
-            str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,700",
-        ]  # fmt: skip
+        browser = [*headless_chromium(tmp_path / "profile"), "--window-size=1100,700"]
         dom = subprocess.run(
             [*browser, "--dump-dom", url], capture_output=True, text=True, check=True, timeout=60
         ).stdout
