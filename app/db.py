@@ -30,7 +30,7 @@ class ClusterStats(NamedTuple):
     size: int
     cx: float
     cy: float
-    radius: float  # the largest distance of a member click from the centroid
+    radius: float  # the root mean square distance of the member clicks from the centroid
 
 
 # The request path: one statement each.
@@ -95,29 +95,33 @@ async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
     return None if row is None else str(row[0])
 
 
-# The read side: these scan a page's clicks, so they are for analysts, not the request path.
+# The read side, for analysts: from the rollups, so a read costs O(clusters x hours).
 
+# A window counts each hour that overlaps [since, until) whole.
 CLUSTER_SUMMARIES = """
-    WITH members AS (
-        SELECT cluster_idx, x, y FROM clicks
+    WITH sums AS (
+        SELECT cluster_idx, sum(clicks)::bigint AS size, sum(sum_x) AS sum_x, sum(sum_y) AS sum_y,
+            sum(sum_xx) + sum(sum_yy) AS sum_squares
+        FROM cluster_rollups
         WHERE page_uuid = %(page_uuid)s
-          AND created_at >= coalesce(%(since)s::timestamptz, '-infinity')
-          AND created_at < coalesce(%(until)s::timestamptz, 'infinity')
-    ), centroids AS (
-        SELECT cluster_idx, count(*) AS size, avg(x) AS cx, avg(y) AS cy
-        FROM members GROUP BY cluster_idx
+          AND hour >= date_trunc('hour', coalesce(%(since)s::timestamptz, '-infinity'), 'UTC')
+          AND hour < coalesce(%(until)s::timestamptz, 'infinity')
+        GROUP BY cluster_idx
+    ), means AS (
+        SELECT cluster_idx, size, ieee_mean(sum_x, size) AS cx, ieee_mean(sum_y, size) AS cy,
+            ieee_mean(sum_squares, size) AS mean_square
+        FROM sums
     )
-    SELECT cluster_idx, size, cx, cy, max(point(x, y) <-> point(cx, cy)) AS radius
-    FROM centroids JOIN members USING (cluster_idx)
-    GROUP BY cluster_idx, size, cx, cy
-    ORDER BY cluster_idx
+    SELECT cluster_idx, size, cx, cy,
+        sqrt(greatest(mean_square - ieee_square(cx) - ieee_square(cy), 0)) AS radius
+    FROM means ORDER BY cluster_idx
 """
 
 
 async def cluster_summaries(
     pool: Pool, page_uuid: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[ClusterStats]:
-    """Each cluster's size, centroid and radius, over the clicks in [since, until)."""
+    """Each cluster's size, centroid and RMS radius, over the hours that overlap [since, until)."""
     params = {"page_uuid": page_uuid, "since": since, "until": until}
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(ClusterStats))
@@ -163,20 +167,50 @@ async def sample_clicks(pool: Pool, page_uuid: str, total: int, limit: int) -> l
 
 # Checks and repairs (python -m app.rebuild, and the tests), on a connection of their own.
 
-# Stored summaries that differ from what the clicks imply.
+# Pages whose stored summaries (clusters, rollups, totals) differ from what their clicks imply.
 SUMMARY_MISMATCHES = """
-    WITH implied AS (
+    WITH chosen AS (
+        SELECT * FROM clicks WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    ), clusters_implied AS (
         SELECT page_uuid, cluster_idx, count(*) AS size, sum(x) AS sum_x, sum(y) AS sum_y
-        FROM clicks WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
-        GROUP BY page_uuid, cluster_idx
-    ), stored AS (
+        FROM chosen GROUP BY page_uuid, cluster_idx
+    ), clusters_stored AS (
         SELECT * FROM clusters WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    ), rollups_implied AS (
+        SELECT page_uuid, cluster_idx, date_trunc('hour', created_at, 'UTC') AS hour,
+            count(*) AS clicks, sum(x) AS sum_x, sum(y) AS sum_y,
+            sum(ieee_square(x)) AS sum_xx, sum(ieee_square(y)) AS sum_yy
+        FROM chosen GROUP BY 1, 2, 3
+    ), rollups_stored AS (
+        SELECT * FROM cluster_rollups
+        WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    ), totals_implied AS (
+        SELECT page_uuid, max(seq) AS clicks, max(cluster_idx) + 1 AS clusters,
+            max(created_at) AS last_click_at
+        FROM chosen GROUP BY page_uuid
+    ), totals_stored AS (
+        SELECT * FROM page_totals WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
     )
-    SELECT DISTINCT page_uuid
-    FROM implied FULL JOIN stored USING (page_uuid, cluster_idx)
+    SELECT page_uuid
+    FROM clusters_implied AS implied FULL JOIN clusters_stored AS stored
+        USING (page_uuid, cluster_idx)
     WHERE implied.size IS DISTINCT FROM stored.size
        OR NOT abs(implied.sum_x - stored.sum_x) < 1e-9
        OR NOT abs(implied.sum_y - stored.sum_y) < 1e-9
+    UNION
+    SELECT page_uuid
+    FROM rollups_implied AS implied FULL JOIN rollups_stored AS stored
+        USING (page_uuid, cluster_idx, hour)
+    WHERE implied.clicks IS DISTINCT FROM stored.clicks
+       OR NOT abs(implied.sum_x - stored.sum_x) < 1e-9
+       OR NOT abs(implied.sum_y - stored.sum_y) < 1e-9
+       OR NOT abs(implied.sum_xx - stored.sum_xx) < 1e-9
+       OR NOT abs(implied.sum_yy - stored.sum_yy) < 1e-9
+    UNION
+    SELECT page_uuid
+    FROM totals_implied AS implied FULL JOIN totals_stored AS stored USING (page_uuid)
+    WHERE (implied.clicks, implied.clusters, implied.last_click_at)
+        IS DISTINCT FROM (stored.clicks, stored.clusters, stored.last_click_at)
     ORDER BY page_uuid
 """
 
@@ -188,20 +222,37 @@ async def pages_with_wrong_summaries(conn: Connection, pages: list[str] | None) 
 
 # Saves on one page are serialized by this row lock (save_click takes it too).
 LOCK_PAGE = "SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE"
-DELETE_CLUSTERS = "DELETE FROM clusters WHERE page_uuid = %s"
-RECOMPUTE_CLUSTERS = """
+# What the page's clicks imply, in place of what was stored.
+RECOMPUTE_SUMMARIES = [
+    "DELETE FROM clusters WHERE page_uuid = %(page)s",
+    """
     INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)
     SELECT page_uuid, cluster_idx, count(*), sum(x), sum(y) FROM clicks
-    WHERE page_uuid = %s GROUP BY page_uuid, cluster_idx
-"""
+    WHERE page_uuid = %(page)s GROUP BY page_uuid, cluster_idx
+    """,
+    "DELETE FROM cluster_rollups WHERE page_uuid = %(page)s",
+    """
+    INSERT INTO cluster_rollups
+    SELECT page_uuid, cluster_idx, date_trunc('hour', created_at, 'UTC'),
+        count(*), sum(x), sum(y), sum(ieee_square(x)), sum(ieee_square(y))
+    FROM clicks WHERE page_uuid = %(page)s GROUP BY 1, 2, 3
+    """,
+    "DELETE FROM page_totals WHERE page_uuid = %(page)s",
+    """
+    INSERT INTO page_totals
+    SELECT page_uuid, max(seq), max(cluster_idx) + 1, max(created_at) FROM clicks
+    WHERE page_uuid = %(page)s GROUP BY 1
+    """,
+]
 
 
 async def rebuild_summaries(conn: Connection, page_uuid: str) -> None:
-    """Recompute a page's clusters from its clicks, holding the page lock as saves do."""
+    """Recompute a page's clusters, rollups and totals from its clicks, holding the page lock
+    as saves do."""
     async with conn.transaction():
         await conn.execute(LOCK_PAGE, (page_uuid,))
-        await conn.execute(DELETE_CLUSTERS, (page_uuid,))
-        await conn.execute(RECOMPUTE_CLUSTERS, (page_uuid,))
+        for statement in RECOMPUTE_SUMMARIES:
+            await conn.execute(statement, {"page": page_uuid})
 
 
 # At most `batch` keys older than the TTL; a key's row lock is all it takes, never the page's.

@@ -123,7 +123,8 @@ def load(url: str, name: str, rng: np.random.Generator) -> None:
         copy_rows(conn, "COPY pages (page_uuid) FROM STDIN", [(page,) for page in pages])
         copy_rows(conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN", clicks())
         with conn.cursor() as cursor:
-            cursor.executemany(db.RECOMPUTE_CLUSTERS, [(page,) for page in pages])
+            for statement in db.RECOMPUTE_SUMMARIES:
+                cursor.executemany(statement, [{"page": page} for page in pages])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")  # not in the middle of a measurement

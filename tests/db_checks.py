@@ -5,7 +5,7 @@ import asyncio
 from app import db
 from app.pool import Connection
 
-TABLES = ("pages", "clusters", "clicks", "idempotency_keys")
+TABLES = ("pages", "clusters", "clicks", "idempotency_keys", "cluster_rollups", "page_totals")
 
 
 async def snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:

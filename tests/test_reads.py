@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from app import db
 from app.pool import Connection
 from tests.helpers import random_prefix, save_all
 
@@ -14,9 +15,9 @@ async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
     clusters = response.json()
     assert [(c["cluster_idx"], c["size"]) for c in clusters] == [(0, 3), (1, 1), (2, 2)]
     assert clusters[0]["centroid"] == pytest.approx({"x": 0.62 / 3, "y": 0.63 / 3})
-    assert clusters[0]["radius"] == pytest.approx(
-        ((0.2 - 0.62 / 3) ** 2 + (0.23 - 0.21) ** 2) ** 0.5
-    )
+    members = [(0.2, 0.2), (0.22, 0.2), (0.2, 0.23)]
+    squares = [(x - 0.62 / 3) ** 2 + (y - 0.21) ** 2 for x, y in members]
+    assert clusters[0]["radius"] == pytest.approx((sum(squares) / 3) ** 0.5)  # RMS distance
     assert clusters[1] == {
         "cluster_idx": 1,
         "size": 1,
@@ -35,6 +36,7 @@ async def test_clusters_in_a_time_window(
         " WHERE page_uuid = %s AND x = 0.2",
         (page,),
     )
+    await db.rebuild_summaries(conn, page)  # the rollups, as if those clicks came 2 days ago
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     response = await client.get("/clusters", params={"page_uuid": page, "since": since})
     assert [(c["cluster_idx"], c["size"]) for c in response.json()] == [(0, 1), (1, 1), (2, 2)]
