@@ -45,6 +45,27 @@ async def test_clusters_in_a_time_window(
     assert [(c["cluster_idx"], c["size"]) for c in response.json()] == [(0, 2)]
 
 
+@pytest.mark.parametrize(
+    ("window", "sizes"),
+    [
+        ({"since": "2026-01-01T10:40:00Z"}, [3, 1, 2]),  # the 10:00 hour overlaps: all of it
+        ({"since": "2026-01-01T11:00:00Z"}, []),
+        ({"until": "2026-01-01T10:00:00Z"}, []),
+        ({"until": "2026-01-01T10:01:00Z"}, [3, 1, 2]),
+        ({"since": "2026-01-01T15:55:00+05:30", "until": "2026-01-01T16:00:00+05:30"}, [3, 1, 2]),
+    ],
+)
+async def test_windows_count_each_hour_they_overlap_whole(
+    client: httpx.AsyncClient, conn: Connection, page: str, window: dict[str, str], sizes: list[int]
+) -> None:
+    await conn.execute(
+        "UPDATE clicks SET created_at = '2026-01-01T10:20:00Z' WHERE page_uuid = %s", (page,)
+    )
+    await db.rebuild_summaries(conn, page)  # the clicks' rollups now fall in the 10:00 hour
+    response = await client.get("/clusters", params={"page_uuid": page, **window})
+    assert [c["size"] for c in response.json()] == sizes
+
+
 async def test_clusters_of_an_unknown_page_is_empty(client: httpx.AsyncClient) -> None:
     assert (await client.get("/clusters", params={"page_uuid": random_prefix()})).json() == []
 
