@@ -1,10 +1,19 @@
 """Request and response bodies. Clients compare responses for exact equality: no extra keys."""
 
+import base64
+import binascii
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 # Strict: "0.5" and true are not coordinates; NaN and Infinity are not finite.
 UnitInterval = Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)]
@@ -95,6 +104,63 @@ class ClusterSummary(BaseModel):
     size: int
     centroid: Coordinates
     radius: float  # the largest distance of a member click from the centroid
+
+
+PagesSort = Literal["clicks", "recent"]  # most clicks first, or latest click first
+
+
+class PageSummary(BaseModel):
+    page_uuid: str
+    clicks: int
+    clusters: int
+    last_click_at: datetime
+
+
+class PagesCursor(BaseModel):
+    """Where a list of pages goes on: after this page, whose sort key was `key`. Clients see it
+    as an opaque string."""
+
+    sort: PagesSort
+    key: int | datetime
+    page_uuid: str
+
+    @classmethod
+    def after(cls, sort: PagesSort, page: PageSummary) -> "PagesCursor":
+        key = page.clicks if sort == "clicks" else page.last_click_at
+        return cls(sort=sort, key=key, page_uuid=page.page_uuid)
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode()
+
+    @classmethod
+    def decode(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return cls.model_validate_json(base64.urlsafe_b64decode(value.encode()))
+        except (ValueError, binascii.Error) as error:
+            raise ValueError("not a cursor this service gave") from error
+
+
+class PagesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str = Field(default="", max_length=255)
+    sort: PagesSort = "clicks"
+    limit: int = Field(default=50, ge=1, le=1000)
+    # The `next_cursor` of the previous answer, with the same sort.
+    cursor: Annotated[PagesCursor | None, BeforeValidator(PagesCursor.decode)] = None
+
+    @model_validator(mode="after")
+    def cursor_of_this_sort(self) -> "PagesRequest":
+        if self.cursor is not None and self.cursor.sort != self.sort:
+            raise ValueError(f"cursor is for sort={self.cursor.sort}, not sort={self.sort}")
+        return self
+
+
+class PagesResponse(BaseModel):
+    pages: list[PageSummary]
+    next_cursor: str | None  # null on the last page of results
 
 
 class StatusResponse(BaseModel):

@@ -5,12 +5,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
-from psycopg import DatabaseError
+from psycopg import DatabaseError, sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import class_row
 
 from app.clustering import centroids, nearest_cluster
-from app.data_models import NewClickRequest
+from app.data_models import NewClickRequest, PagesCursor, PagesSort, PageSummary
 from app.pool import Connection, Pool
 
 
@@ -126,6 +126,36 @@ async def cluster_summaries(
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(ClusterStats))
         await cursor.execute(CLUSTER_SUMMARIES, params)
+        return await cursor.fetchall()
+
+
+# A page of the list of pages, from the totals that saves keep: keyset pagination by `key`
+# (most first), then page_uuid.
+PAGES = """
+    SELECT page_uuid, clicks, clusters, last_click_at FROM page_totals
+    WHERE starts_with(page_uuid, %(prefix)s)
+      AND (%(after_page)s::text IS NULL OR {key} < %(after_key)s
+           OR ({key} = %(after_key)s AND page_uuid > %(after_page)s))
+    ORDER BY {key} DESC, page_uuid
+    LIMIT %(limit)s
+"""
+SORT_KEYS = {"clicks": "clicks", "recent": "last_click_at"}
+
+
+async def pages(
+    pool: Pool, prefix: str, sort: PagesSort, limit: int, after: PagesCursor | None
+) -> list[PageSummary]:
+    """Up to `limit` pages whose page_uuid starts with `prefix`, in `sort` order, after `after`."""
+    statement = sql.SQL(PAGES).format(key=sql.Identifier(SORT_KEYS[sort]))
+    params = {
+        "prefix": prefix,
+        "limit": limit,
+        "after_key": after and after.key,
+        "after_page": after and after.page_uuid,
+    }
+    async with pool.connection() as conn:
+        cursor = conn.cursor(row_factory=class_row(PageSummary))
+        await cursor.execute(statement, params)
         return await cursor.fetchall()
 
 

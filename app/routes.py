@@ -19,6 +19,9 @@ from app.data_models import (
     NewClickRequest,
     NewClickResponse,
     PageQuery,
+    PagesCursor,
+    PagesRequest,
+    PagesResponse,
     PredictClickResponse,
     StatusResponse,
     VersionResponse,
@@ -134,6 +137,17 @@ async def cluster_summaries(
         )
         for stats in await db.cluster_summaries(pool, page_uuid, since, until)
     ]
+
+
+@reads.get("/pages")
+async def pages(query: Annotated[PagesRequest, Query()], pool: PoolDep) -> PagesResponse:
+    """The pages that have clicks, with their clicks, clusters and latest click, most clicks (or
+    latest click) first; `next_cursor` asks for the next ones."""
+    found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.cursor)
+    shown = found[: query.limit]
+    more = len(found) > query.limit
+    next_cursor = PagesCursor.after(query.sort, shown[-1]).encode() if more else None
+    return PagesResponse(pages=shown, next_cursor=next_cursor)
 
 
 @reads.get("/get_best_cluster", responses={404: {"model": ErrorResponse}})
