@@ -95,17 +95,21 @@ async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
     return None if row is None else str(row[0])
 
 
-# The read side, for analysts: from the rollups, so a read costs O(clusters x hours).
+# The read side, for analysts: from the rollups, so a read costs O(clusters x days).
 
-# A window counts each hour that overlaps [since, until) whole.
-CLUSTER_SUMMARIES = """
+# The rollups of the UTC days that overlap [since, until), each counted whole.
+ROLLUPS_IN_WINDOW = """
+    SELECT * FROM cluster_rollups
+    WHERE page_uuid = %(page_uuid)s
+      AND day >= (coalesce(%(since)s::timestamptz, '-infinity') AT TIME ZONE 'UTC')::date
+      AND day <= ((coalesce(%(until)s::timestamptz, 'infinity') - interval '1 microsecond')
+                  AT TIME ZONE 'UTC')::date
+"""
+CLUSTER_SUMMARIES = f"""
     WITH sums AS (
         SELECT cluster_idx, sum(clicks)::bigint AS size, sum(sum_x) AS sum_x, sum(sum_y) AS sum_y,
             sum(sum_xx) + sum(sum_yy) AS sum_squares
-        FROM cluster_rollups
-        WHERE page_uuid = %(page_uuid)s
-          AND hour >= date_trunc('hour', coalesce(%(since)s::timestamptz, '-infinity'), 'UTC')
-          AND hour < coalesce(%(until)s::timestamptz, 'infinity')
+        FROM ({ROLLUPS_IN_WINDOW}) AS rollups
         GROUP BY cluster_idx
     ), means AS (
         SELECT cluster_idx, size, ieee_mean(sum_x, size) AS cx, ieee_mean(sum_y, size) AS cy,
@@ -121,7 +125,7 @@ CLUSTER_SUMMARIES = """
 async def cluster_summaries(
     pool: Pool, page_uuid: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[ClusterStats]:
-    """Each cluster's size, centroid and RMS radius, over the hours that overlap [since, until)."""
+    """Each cluster's size, centroid and RMS radius, over the days that overlap [since, until)."""
     params = {"page_uuid": page_uuid, "since": since, "until": until}
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(ClusterStats))
@@ -207,7 +211,7 @@ SUMMARY_MISMATCHES = """
     ), clusters_stored AS (
         SELECT * FROM clusters WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
     ), rollups_implied AS (
-        SELECT page_uuid, cluster_idx, date_trunc('hour', created_at, 'UTC') AS hour,
+        SELECT page_uuid, (created_at AT TIME ZONE 'UTC')::date AS day, cluster_idx,
             count(*) AS clicks, sum(x) AS sum_x, sum(y) AS sum_y,
             sum(ieee_square(x)) AS sum_xx, sum(ieee_square(y)) AS sum_yy
         FROM chosen GROUP BY 1, 2, 3
@@ -230,7 +234,7 @@ SUMMARY_MISMATCHES = """
     UNION
     SELECT page_uuid
     FROM rollups_implied AS implied FULL JOIN rollups_stored AS stored
-        USING (page_uuid, cluster_idx, hour)
+        USING (page_uuid, day, cluster_idx)
     WHERE implied.clicks IS DISTINCT FROM stored.clicks
        OR NOT abs(implied.sum_x - stored.sum_x) < 1e-9
        OR NOT abs(implied.sum_y - stored.sum_y) < 1e-9
@@ -263,7 +267,7 @@ RECOMPUTE_SUMMARIES = [
     "DELETE FROM cluster_rollups WHERE page_uuid = %(page)s",
     """
     INSERT INTO cluster_rollups
-    SELECT page_uuid, cluster_idx, date_trunc('hour', created_at, 'UTC'),
+    SELECT page_uuid, (created_at AT TIME ZONE 'UTC')::date, cluster_idx,
         count(*), sum(x), sum(y), sum(ieee_square(x)), sum(ieee_square(y))
     FROM clicks WHERE page_uuid = %(page)s GROUP BY 1, 2, 3
     """,

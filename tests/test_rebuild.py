@@ -10,7 +10,7 @@ CORRUPTIONS = [
     "UPDATE clusters SET size = size + 5, sum_x = 0 WHERE page_uuid = %s AND cluster_idx = 0",
     "UPDATE cluster_rollups SET sum_yy = sum_yy + 0.5 WHERE page_uuid = %s AND cluster_idx = 1",
     "DELETE FROM cluster_rollups WHERE page_uuid = %s AND cluster_idx = 2",
-    "UPDATE cluster_rollups SET hour = hour - interval '1 hour' WHERE page_uuid = %s",
+    "UPDATE cluster_rollups SET day = day - 1 WHERE page_uuid = %s",
     "UPDATE page_totals SET clusters = 2 WHERE page_uuid = %s",
     "UPDATE page_totals SET last_click_at = last_click_at - interval '1 day' WHERE page_uuid = %s",
 ]

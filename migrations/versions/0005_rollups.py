@@ -1,4 +1,4 @@
-"""Rollups that saves keep, so that reads cost O(clusters x hours), not O(clicks).
+"""Rollups that saves keep, so that reads cost O(clusters x days), not O(clicks).
 
 Revision ID: 0005
 Revises: 0004
@@ -17,19 +17,19 @@ depends_on = None
 # Both derived from clicks, written by save_click() in the click's transaction, backfilled
 # here, and checked and rebuilt by `python -m app.rebuild`.
 CREATE_TABLES = [
-    # Per cluster and UTC hour: its clicks, and their coordinates' sums and sums of squares,
+    # Per UTC day and cluster: its clicks, and their coordinates' sums and sums of squares,
     # from which a window's size, centroid and RMS radius follow.
     """
     CREATE TABLE cluster_rollups (
         page_uuid text NOT NULL,
+        day date NOT NULL,
         cluster_idx integer NOT NULL,
-        hour timestamptz NOT NULL,
         clicks bigint NOT NULL CHECK (clicks > 0),
         sum_x double precision NOT NULL,
         sum_y double precision NOT NULL,
         sum_xx double precision NOT NULL,
         sum_yy double precision NOT NULL,
-        PRIMARY KEY (page_uuid, cluster_idx, hour)
+        PRIMARY KEY (page_uuid, day, cluster_idx)
     )
     """,
     # Per page: its clicks (so also its highest seq), clusters and latest click, for the list
@@ -47,7 +47,7 @@ CREATE_TABLES = [
 BACKFILL = [
     """
     INSERT INTO cluster_rollups
-    SELECT page_uuid, cluster_idx, date_trunc('hour', created_at, 'UTC'),
+    SELECT page_uuid, (created_at AT TIME ZONE 'UTC')::date, cluster_idx,
         count(*), sum(x), sum(y), sum(ieee_square(x)), sum(ieee_square(y))
     FROM clicks GROUP BY 1, 2, 3
     """,
@@ -122,12 +122,12 @@ BEGIN
     INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx)
     VALUES (page, click_seq, save_click.x, save_click.y, save_click.cluster_idx);
     INSERT INTO cluster_rollups AS rollups
-        (page_uuid, cluster_idx, hour, clicks, sum_x, sum_y, sum_xx, sum_yy)
+        (page_uuid, day, cluster_idx, clicks, sum_x, sum_y, sum_xx, sum_yy)
     VALUES (
-        page, save_click.cluster_idx, date_trunc('hour', now(), 'UTC'), 1,
+        page, (now() AT TIME ZONE 'UTC')::date, save_click.cluster_idx, 1,
         save_click.x, save_click.y, ieee_square(save_click.x), ieee_square(save_click.y)
     )
-    ON CONFLICT (page_uuid, cluster_idx, hour) DO UPDATE
+    ON CONFLICT (page_uuid, day, cluster_idx) DO UPDATE
     SET clicks = rollups.clicks + 1,
         sum_x = rollups.sum_x + excluded.sum_x, sum_y = rollups.sum_y + excluded.sum_y,
         sum_xx = rollups.sum_xx + excluded.sum_xx, sum_yy = rollups.sum_yy + excluded.sum_yy;
