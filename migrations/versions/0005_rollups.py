@@ -45,6 +45,9 @@ CREATE_TABLES = [
     """,
 ]
 BACKFILL = [
+    # Saves wait until the new save_click() is in place: one that inserted a click after the
+    # backfill read `clicks` would otherwise be missing from the rollups.
+    "LOCK TABLE clicks IN SHARE MODE",
     """
     INSERT INTO cluster_rollups
     SELECT page_uuid, (created_at AT TIME ZONE 'UTC')::date, cluster_idx,
