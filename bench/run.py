@@ -35,7 +35,7 @@ from app import db
 from app.schema import migrate
 from app.settings import get_settings
 from harness.citus_nodes import CITUS_URL, citus_nodes, database_on_every_node
-from harness.servers import running_server
+from harness.servers import Server, running_server
 
 HERE = Path(__file__).resolve().parent
 NAIVE_WORKLOADS = ("1k", "100k")
@@ -46,6 +46,8 @@ SIGMA = 0.008
 BLOBS, GRID, FIRST, GAP = 50, 8, 0.1, 0.11
 CENTERS = np.array([(FIRST + GAP * (i // GRID), FIRST + GAP * (i % GRID)) for i in range(BLOBS)])
 RADIUS = get_settings().cluster_radius  # the service's, as it runs here
+ROOT = "GET /"  # the HTTP stack's ceiling: a route that touches no database
+SERVICE = "service"  # the service's processes, in Figures.cpu_ms
 ROUTES = {
     "save": "/save_click_and_predict_cluster",
     "save+key": "/save_click_and_predict_cluster",  # each with an Idempotency-Key of its own
@@ -89,6 +91,7 @@ WORKLOADS = {
     "1k-pages": Workload(1_000, 200),
 }
 CITUS_WORKLOADS = ("1k", "1k-pages")
+MANY_PAGES = "1k-pages"
 Key = tuple[str, str, int]  # a figure: workload, op and connections
 
 
@@ -158,20 +161,20 @@ def milliseconds(text: str) -> float:
     return float(text.removesuffix(unit)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(
-    base_url: str, workload: str, op: str | None, connections: int, seconds: int
-) -> Figures:
-    """wrk posting clicks for `op` on the workload's pages; with op None, plain GETs of `/`."""
+def run_wrk(server: Server, workload: str, op: str, connections: int, seconds: int) -> Figures:
+    """wrk posting clicks for `op` on the workload's pages, or with op ROOT, plain GETs of `/`;
+    with the CPU time the service's processes spent per request."""
     centers = ",".join(f"{x:.4f}:{y:.4f}" for x, y in CENTERS)
-    script = [] if op is None else ["-s", str(HERE / "clicks.lua")]
-    pages = WORKLOADS[workload].page_uuids(workload) if workload else [""]
+    script = [] if op == ROOT else ["-s", str(HERE / "clicks.lua")]
+    pages = WORKLOADS[workload].page_uuids(workload)
+    cpu_before = process_cpu_seconds(server.process.pid)
     where = {"PAGE": pages[0]} if len(pages) == 1 else {"PAGES": str(len(pages))}
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, base_url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, server.url],
         env={
             **os.environ,
             **where,
-            "ROUTE": ROUTES.get(op or "", ""),
+            "ROUTE": ROUTES.get(op, ""),
             "KEYED": "1" if op == "save+key" else "",
             "CENTERS": centers,
             "SIGMA": str(SIGMA),
@@ -180,12 +183,15 @@ def run_wrk(
         capture_output=True,
         text=True,
     ).stdout
+    cpu = process_cpu_seconds(server.process.pid) - cpu_before
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk saw failed requests:\n{output}")
+    requests = int(found(r"(\d+) requests in", output))
     return Figures(
         float(found(r"Requests/sec:\s+([\d.]+)", output)),
         milliseconds(found(r"\s50%\s+(\S+)", output)),
         milliseconds(found(r"\s99%\s+(\S+)", output)),
+        {SERVICE: 1000 * cpu / requests},
     )
 
 
@@ -255,11 +261,15 @@ def run_pgbench(url: str, nodes: dict[str, str], key: Key, seconds: int) -> Figu
 
 
 def cpu_seconds(url: str) -> float:
-    """CPU time that the PostgreSQL server at `url`, on this machine, and all its processes
-    have used so far (the postmaster's own, its live children's, and its reaped children's)."""
+    """CPU time that the PostgreSQL server at `url`, on this machine, has used so far."""
     with psycopg.connect(url) as conn:
         data_dir = Path(str((conn.execute("SHOW data_directory").fetchone() or [""])[0]))
-    postmaster = (data_dir / "postmaster.pid").read_text().split()[0]
+    return process_cpu_seconds(int((data_dir / "postmaster.pid").read_text().split()[0]))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time that process `pid` and its children have used so far (its own, its live
+    children's, and its reaped children's): a database server, or the service's workers."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -267,9 +277,9 @@ def cpu_seconds(url: str) -> float:
         except OSError:
             continue  # the process has ended
         # After the name: state, ppid, ..., utime, stime, cutime, cstime (fields 14 to 17).
-        if stat.parent.name == postmaster:
+        if stat.parent.name == str(pid):
             ticks += sum(map(int, fields[11:15]))
-        elif fields[1] == postmaster:
+        elif fields[1] == str(pid):
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -330,11 +340,14 @@ class Backend:
     name: str
     url: str
     nodes: dict[str, str]  # each database server's name and URL, for its CPU time
-    server_url: str = ""
+    server: Server | None = None
     version: str = ""
     keys: list[Key] = field(default_factory=list)
     service_runs: dict[Key, list[Figures]] = field(default_factory=dict)
     floor_runs: dict[Key, list[Figures]] = field(default_factory=dict)
+    ceiling_runs: dict[int, list[Figures]] = field(
+        default_factory=lambda: {connections: [] for connections in CONCURRENCY}
+    )
 
     def prepare(self, workloads: list[str], rng: np.random.Generator) -> None:
         migrate(self.url)
@@ -353,15 +366,22 @@ class Backend:
         self.floor_runs = {key: [] for key in self.keys}
 
     def run_round(self, seconds: int) -> None:
-        """Every figure once, service and pgbench in turn."""
+        """Every figure once, service and pgbench in turn, and GET / at each concurrency."""
+        assert self.server is not None
+        for connections in CONCURRENCY:
+            ceiling = run_wrk(self.server, self.keys[0][0], ROOT, connections, seconds)
+            self.ceiling_runs[connections].append(ceiling)
         for key in self.keys:
-            self.service_runs[key].append(run_wrk(self.server_url, *key, seconds))
+            self.service_runs[key].append(run_wrk(self.server, *key, seconds))
             self.floor_runs[key].append(run_pgbench(self.url, self.nodes, key, seconds))
 
     def medians(self) -> dict[Key, tuple[Figures, Figures]]:
         return {
             key: (median(self.service_runs[key]), median(self.floor_runs[key])) for key in self.keys
         }
+
+    def ceilings(self) -> dict[int, Figures]:
+        return {connections: median(runs) for connections, runs in self.ceiling_runs.items()}
 
 
 @contextmanager
@@ -420,7 +440,6 @@ def fmt(value: float | None, digits: int = 1) -> str:
 def render(
     args: argparse.Namespace,
     found_backends: list[Backend],
-    ceiling: dict[int, float],
     naive: dict[str, float],
     reads: dict[tuple[str, str], float],
 ) -> list[str]:
@@ -442,12 +461,13 @@ def render(
         "",
         f"## {plain.version}",
         "",
-        "| workload | op | connections | service req/s | p50 ms | p99 ms | pgbench tps "
-        "| pgbench avg ms | service / pgbench |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| workload | op | connections | service req/s | p50 ms | p99 ms | service CPU ms "
+        "| pgbench tps | pgbench avg ms | service / pgbench |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
             f"| {workload} | {op} | {connections} | {fmt(service.throughput, 0)} "
             f"| {fmt(service.p50_ms, 2)} | {fmt(service.p99_ms, 2)} "
+            f"| {service.cpu_ms[SERVICE]:.3f} "
             f"| {fmt(floor.throughput, 0)} | {fmt(floor.p50_ms, 2)} "
             f"| {service.throughput / floor.throughput:.0%} |"
             for (workload, op, connections), (service, floor) in services.items()
@@ -457,11 +477,10 @@ def render(
         "`1k-pages` sends each to one of 1,000 pages of 200 clicks (50 clusters each), at "
         "random.",
         "",
-        "The HTTP stack's own ceiling on this machine, `GET /` (no database) through the same "
-        "server: "
-        + ", ".join(f"{rate:,.0f} req/s at {c} connections" for c, rate in ceiling.items())
-        + ".",
+        "Service CPU ms: CPU time of the service's processes (its uvicorn workers) per "
+        "request, from /proc.",
         "",
+        *many_pages_table(plain),
     ]
     keyed = [key for key in services if key[1] == "save+key"]
     if keyed:
@@ -520,6 +539,37 @@ def render(
     for backend in found_backends:
         lines += cpu_table(backend)
     return lines
+
+
+def many_pages_table(backend: Backend) -> list[str]:
+    """The common case, many pages: saves against pgbench, predicts against `GET /`."""
+    services = backend.medians()
+    ceilings = backend.ceilings()
+    workload = (
+        MANY_PAGES if (MANY_PAGES, "save", CONCURRENCY[0]) in services else backend.keys[0][0]
+    )
+    lines = [
+        f"### `{workload}`: saves against pgbench, predicts against the `GET /` ceiling",
+        "",
+        "`GET /` runs on the same server and touches no database: the HTTP stack's own floor "
+        "of cost. CPU ms: the service's processes' CPU time per request.",
+        "",
+        "| connections | saves/s | pgbench tps | saves / pgbench | predicts/s | `GET /` req/s "
+        "| predicts / `GET /` | CPU ms per save | per predict | per `GET /` |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for connections in CONCURRENCY:
+        save, floor = services[workload, "save", connections]
+        predict, _ = services[workload, "predict", connections]
+        root = ceilings[connections]
+        lines.append(
+            f"| {connections} | {fmt(save.throughput, 0)} | {fmt(floor.throughput, 0)} "
+            f"| {save.throughput / floor.throughput:.2f}x | {fmt(predict.throughput, 0)} "
+            f"| {fmt(root.throughput, 0)} | {predict.throughput / root.throughput:.2f}x "
+            f"| {save.cpu_ms[SERVICE]:.3f} | {predict.cpu_ms[SERVICE]:.3f} "
+            f"| {root.cpu_ms[SERVICE]:.3f} |"
+        )
+    return [*lines, ""]
 
 
 def read_table(reads: dict[tuple[str, str], float]) -> list[str]:
@@ -585,24 +635,14 @@ def main() -> None:
             if workload in args.workloads
         }
         for backend in found_backends:
-            server = stack.enter_context(running_server(backend.url, workers=args.workers))
-            backend.server_url = server.url
-        # What the HTTP stack alone serves: GET / touches no database.
-        ceiling = {
-            connections: median(
-                [
-                    run_wrk(plain.server_url, "", None, connections, args.seconds)
-                    for _ in range(args.runs)
-                ]
-            ).throughput
-            for connections in CONCURRENCY
-        }
+            backend.server = stack.enter_context(running_server(backend.url, workers=args.workers))
         for _ in range(args.runs):
             for backend in found_backends:
                 backend.run_round(args.seconds)
         read_workloads = [w for w in READ_WORKLOADS if w in args.workloads]
-        reads = read_latencies(plain.server_url, read_workloads, rounds=20 * args.runs)
-    lines = render(args, found_backends, ceiling, naive, reads)
+        assert plain.server is not None
+        reads = read_latencies(plain.server.url, read_workloads, rounds=20 * args.runs)
+    lines = render(args, found_backends, naive, reads)
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
 
