@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -27,18 +28,9 @@ class Coordinates(BaseModel):
     y: UnitInterval
 
 
-def _unquote(value: object) -> object:
-    # The draft writes the key as a structured-field string, "abc"; bare abc names the same key.
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 # The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): 1 to 255 printable
-# ASCII characters, quoted or not.
-IdempotencyKey = Annotated[
-    str, BeforeValidator(_unquote), Field(pattern=r"^[\x20-\x7e]{1,255}$", strict=True)
-]
+# ASCII characters, compared as sent (the draft's quotes, if any, are part of the key).
+IdempotencyKey = Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,255}$", strict=True)]
 
 
 class NewClickRequest(BaseModel):
@@ -133,11 +125,9 @@ class PagesCursor(BaseModel):
         return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode()
 
     @classmethod
-    def decode(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
+    def decode(cls, text: str) -> "PagesCursor":
         try:
-            return cls.model_validate_json(base64.urlsafe_b64decode(value.encode()))
+            return cls.model_validate_json(base64.urlsafe_b64decode(text.encode()))
         except (ValueError, binascii.Error) as error:
             raise ValueError("not a cursor this service gave") from error
 
@@ -148,14 +138,25 @@ class PagesRequest(BaseModel):
     prefix: str = Field(default="", max_length=255)
     sort: PagesSort = "clicks"
     limit: int = Field(default=50, ge=1, le=1000)
-    # The `next_cursor` of the previous answer, with the same sort.
-    cursor: Annotated[PagesCursor | None, BeforeValidator(PagesCursor.decode)] = None
+    cursor: str | None = None  # the `next_cursor` of the previous answer, with the same sort
+
+    @field_validator("cursor")
+    @classmethod
+    def cursor_is_ours(cls, cursor: str | None) -> str | None:
+        if cursor is not None:
+            PagesCursor.decode(cursor)
+        return cursor
 
     @model_validator(mode="after")
     def cursor_of_this_sort(self) -> "PagesRequest":
-        if self.cursor is not None and self.cursor.sort != self.sort:
-            raise ValueError(f"cursor is for sort={self.cursor.sort}, not sort={self.sort}")
+        if self.after is not None and self.after.sort != self.sort:
+            raise ValueError(f"cursor is for sort={self.after.sort}, not sort={self.sort}")
         return self
+
+    @property
+    def after(self) -> PagesCursor | None:
+        """Where the previous answer ended."""
+        return None if self.cursor is None else PagesCursor.decode(self.cursor)
 
 
 class PagesResponse(BaseModel):

@@ -143,7 +143,7 @@ async def cluster_summaries(
 async def pages(query: Annotated[PagesRequest, Query()], pool: PoolDep) -> PagesResponse:
     """The pages that have clicks, with their clicks, clusters and latest click, most clicks (or
     latest click) first; `next_cursor` asks for the next ones."""
-    found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.cursor)
+    found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.after)
     shown = found[: query.limit]
     more = len(found) > query.limit
     next_cursor = PagesCursor.after(query.sort, shown[-1]).encode() if more else None
