@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from app import db, metrics, views
 from app.data_models import (
@@ -23,47 +24,51 @@ from app.data_models import (
     VersionResponse,
 )
 from app.deps import HeadRevisionDep, PoolDep, SettingsDep
-from app.guards import require_json, require_token
+from app.guards import require_json
 from app.pool import Pool
 
 READY_TIMEOUT_SECONDS = 1.0
 
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "Database unavailable"}
+Responses = dict[int | str, dict[str, Any]]
+UNAVAILABLE: Responses = {503: {"model": ErrorResponse, "description": "Database unavailable"}}
+UNAUTHORIZED: Responses = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"}
 }
-PROTECTED: dict[int | str, dict[str, Any]] = {
-    **UNAVAILABLE,
-    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
-}
-router = APIRouter()
+# What every client may call, token or not ...
+probes = APIRouter()
+# ... and what needs the token when API_TOKEN is set (create_app decides).
+protected = APIRouter()
 clicks = APIRouter(
-    dependencies=[Depends(require_token), Depends(require_json)],
+    dependencies=[Depends(require_json)],
     responses={
-        **PROTECTED,
+        **UNAVAILABLE,
         413: {"model": ErrorResponse, "description": "Body too large"},
         415: {"model": ErrorResponse, "description": "Body is not JSON"},
     },
 )
 
 
-@router.get("/")
+@probes.get("/")
 async def version() -> VersionResponse:
     return VersionResponse(version=0)
 
 
-@router.get("/health")
+@probes.get("/health")
 async def health() -> StatusResponse:
     """Liveness: the process answers. Touches nothing."""
     return StatusResponse(status="ok")
 
 
-@router.get("/ready", responses=UNAVAILABLE)
+@probes.get("/ready", responses=UNAVAILABLE)
 async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse:
     """Readiness: the database answers through the pool and its schema is at the head revision."""
     revision = await db.schema_revision(pool, wait_seconds=READY_TIMEOUT_SECONDS)
     if revision != head_revision:
         raise HTTPException(status_code=503, detail="migrations are not at head")
     return StatusResponse(status="ok")
+
+
+OPEN_PATHS = frozenset(route.path for route in probes.routes if isinstance(route, APIRoute))
 
 
 @clicks.post("/save_click_and_predict_cluster")
@@ -93,10 +98,10 @@ async def predict_cluster(
     return PredictClickResponse(cluster_idx=cluster_idx)
 
 
-router.include_router(clicks)
+protected.include_router(clicks)
 
 
-reads = APIRouter(dependencies=[Depends(require_token)], responses=PROTECTED)
+reads = APIRouter(responses=UNAVAILABLE)
 HEATMAP_MAX_DOTS = 5000
 
 
@@ -165,4 +170,4 @@ async def prometheus_metrics() -> Response:
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 
-router.include_router(reads)
+protected.include_router(reads)
