@@ -1,5 +1,6 @@
-"""The ASGI app: `create_app(settings)` builds it; its lifespan owns the connection pool, and
-database failures become 503s."""
+"""The ASGI app: `create_app(settings)` builds it; its lifespan owns the connection pools (one for
+the click endpoints and /ready, a smaller one for the read endpoints), and database failures
+become 503s."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,8 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        async with connection_pool(settings) as pool:
-            yield State(settings=settings, pool=pool, head_revision=head_revision())
+        clicks = connection_pool(settings, "clicks", settings.pool_min_size, settings.pool_max_size)
+        reads = connection_pool(settings, "reads", 1, settings.read_pool_max_size)
+        async with clicks, reads:
+            yield State(
+                settings=settings, pool=clicks, read_pool=reads, head_revision=head_revision()
+            )
 
     app = FastAPI(title="clickclust", version="0", lifespan=lifespan)
     app.include_router(probes)

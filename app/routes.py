@@ -23,7 +23,7 @@ from app.data_models import (
     StatusResponse,
     VersionResponse,
 )
-from app.deps import HeadRevisionDep, PoolDep, SettingsDep
+from app.deps import HeadRevisionDep, PoolDep, ReadPoolDep, SettingsDep
 from app.guards import require_json
 from app.pool import Pool
 
@@ -107,7 +107,7 @@ HEATMAP_MAX_DOTS = 5000
 
 @reads.get("/clusters")
 async def clusters(
-    query: Annotated[ClustersRequest, Query()], pool: PoolDep
+    query: Annotated[ClustersRequest, Query()], pool: ReadPoolDep
 ) -> list[ClusterSummary]:
     """A page's clusters by idx, counting only clicks in [since, until) when given."""
     return await cluster_summaries(pool, query.page_uuid, query.since, query.until)
@@ -129,7 +129,7 @@ async def cluster_summaries(
 
 @reads.get("/get_best_cluster", responses={404: {"model": ErrorResponse}})
 async def get_best_cluster(
-    query: Annotated[GetBestClusterRequest, Query()], pool: PoolDep
+    query: Annotated[GetBestClusterRequest, Query()], pool: ReadPoolDep
 ) -> GetBestClusterResponse:
     """The cluster with the most clicks (ties: lower idx), with up to `limit` of its clicks."""
     best = await db.biggest_cluster(pool, query.page_uuid, query.limit)
@@ -149,7 +149,7 @@ async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary]
 
 
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}})
-async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Response:
+async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> Response:
     """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
     down to about 5000 dots on big pages."""
     svg = views.heatmap_svg(*await heatmap_data(query.page_uuid, pool))
@@ -157,7 +157,7 @@ async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Re
 
 
 @reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}})
-async def heatmap_page(query: Annotated[PageQuery, Query()], pool: PoolDep) -> HTMLResponse:
+async def heatmap_page(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> HTMLResponse:
     """The heatmap beside a table of the clusters, as a plain HTML page."""
     return HTMLResponse(
         views.heatmap_page(query.page_uuid, *await heatmap_data(query.page_uuid, pool))

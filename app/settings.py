@@ -33,6 +33,9 @@ class Settings(BaseSettings):
 
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
+    # The read endpoints' own pool, smaller: analysts' reads cannot take the connections that
+    # saves need.
+    read_pool_max_size: int = Field(default=3, ge=1)
     # How long a request may wait for a pooled connection before it gets a 503 ...
     pool_timeout: float = Field(default=1.5, gt=0)
     # ... and how many may wait at once; more get a 503 at once, so memory stays bounded.
