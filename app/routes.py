@@ -68,9 +68,6 @@ async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse
     return StatusResponse(status="ok")
 
 
-OPEN_PATHS = frozenset(route.path for route in probes.routes if isinstance(route, APIRoute))
-
-
 @clicks.post("/save_click_and_predict_cluster")
 @clicks.post("/new_click", include_in_schema=False)  # the older name existing clients call
 async def save_click_and_predict_cluster(
@@ -171,3 +168,6 @@ async def prometheus_metrics() -> Response:
 
 
 protected.include_router(reads)
+
+# The paths BearerToken lets through without a token.
+OPEN_PATHS = frozenset(route.path for route in probes.routes if isinstance(route, APIRoute))
