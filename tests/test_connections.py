@@ -23,12 +23,18 @@ LATE_SECONDS = 1.5
 EARLY_SECONDS = 0.1
 
 
-async def connect(server: Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
-    """A raw TCP connection to the server, and a time before the server can have accepted it."""
+async def connect(server: Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw TCP connection to the server."""
     address = urlsplit(server.url)
-    started = time.monotonic()
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    return reader, writer, started
+    return await asyncio.open_connection(address.hostname, address.port)
+
+
+async def watched(server: Server) -> tuple[asyncio.StreamWriter, float, asyncio.Task[float]]:
+    """A connection that sends nothing: its writer, a time before the server can have accepted
+    it, and a task that ends when the server closes it, watching from the start."""
+    opened = time.monotonic()
+    reader, writer = await connect(server)
+    return writer, opened, asyncio.create_task(closed(reader))
 
 
 async def closed(reader: asyncio.StreamReader) -> float:
@@ -58,18 +64,17 @@ async def test_idle_and_slowloris_connections_are_closed_at_the_header_deadline(
     with running_server(
         database_url, workers=2, HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT_SECONDS)
     ) as server:
-        idle = [await connect(server) for _ in range(300)]
-        slow = [await connect(server) for _ in range(50)]
-        senders = [asyncio.create_task(slowloris(writer)) for _, writer, _ in slow]
+        idle = [await watched(server) for _ in range(300)]
+        slow = [await watched(server) for _ in range(50)]
+        senders = [asyncio.create_task(slowloris(writer)) for writer, _, _ in slow]
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.get("/health")).status_code == 200  # real clients get through
         async with asyncio.timeout(HEADER_TIMEOUT_SECONDS + LATE_SECONDS + 5):
-            closed_at = await asyncio.gather(*(closed(reader) for reader, _, _ in idle + slow))
+            held = [await closing - opened for _, opened, closing in idle + slow]
             await asyncio.gather(*senders)
-        held = [at - started for at, (_, _, started) in zip(closed_at, idle + slow, strict=True)]
         assert min(held) > HEADER_TIMEOUT_SECONDS - EARLY_SECONDS
         assert max(held) < HEADER_TIMEOUT_SECONDS + LATE_SECONDS
-        for _, writer, _ in idle + slow:
+        for writer, _, _ in idle + slow:
             writer.close()
         async with httpx.AsyncClient(base_url=server.url) as client:
             assert (await client.get("/health")).status_code == 200
@@ -84,7 +89,7 @@ async def test_a_keep_alive_connection_is_closed_after_keep_alive_seconds(
         HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT_SECONDS),
         KEEP_ALIVE_SECONDS=str(KEEP_ALIVE_SECONDS),
     ) as server:
-        reader, writer, _ = await connect(server)
+        reader, writer = await connect(server)
         sent = time.monotonic()
         writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         await reader.readuntil(b'{"status":"ok"}')
