@@ -1,5 +1,5 @@
-"""The connection pool: how it is made, how a connection is checked at checkout, and its usage
-for the metrics. The app's lifespan opens and closes it."""
+"""The connection pools: how one is made, how a connection is checked at checkout, and a pool's
+usage for the metrics. The app's lifespan opens and closes them."""
 
 import math
 import time
@@ -34,13 +34,14 @@ async def check_if_idle(conn: Connection) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-def connection_pool(settings: Settings) -> Pool:
-    """The service's pool, not open yet: `async with` opens it, and closes it."""
+def connection_pool(settings: Settings, name: str, min_size: int, max_size: int) -> Pool:
+    """One of the service's pools, not open yet: `async with` opens it, and closes it."""
     statement_timeout_ms = int(settings.statement_timeout_seconds * 1000)
     return AsyncConnectionPool(
         settings.required_database_url(),
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
+        name=name,
+        min_size=min_size,
+        max_size=max_size,
         timeout=settings.pool_timeout,
         max_waiting=settings.pool_max_waiting,
         reconnect_timeout=settings.pool_reconnect_timeout,

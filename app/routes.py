@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from app import db, metrics, views
 from app.data_models import (
@@ -26,42 +27,43 @@ from app.data_models import (
     StatusResponse,
     VersionResponse,
 )
-from app.deps import HeadRevisionDep, PoolDep, SettingsDep
-from app.guards import require_json, require_token
+from app.deps import HeadRevisionDep, PoolDep, ReadPoolDep, SettingsDep
+from app.guards import require_json
 from app.pool import Pool
 
 READY_TIMEOUT_SECONDS = 1.0
 
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "Database unavailable"}
+Responses = dict[int | str, dict[str, Any]]
+UNAVAILABLE: Responses = {503: {"model": ErrorResponse, "description": "Database unavailable"}}
+UNAUTHORIZED: Responses = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"}
 }
-PROTECTED: dict[int | str, dict[str, Any]] = {
-    **UNAVAILABLE,
-    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
-}
-router = APIRouter()
+# What every client may call, token or not ...
+probes = APIRouter()
+# ... and what needs the token when API_TOKEN is set (create_app decides).
+protected = APIRouter()
 clicks = APIRouter(
-    dependencies=[Depends(require_token), Depends(require_json)],
+    dependencies=[Depends(require_json)],
     responses={
-        **PROTECTED,
+        **UNAVAILABLE,
         413: {"model": ErrorResponse, "description": "Body too large"},
         415: {"model": ErrorResponse, "description": "Body is not JSON"},
     },
 )
 
 
-@router.get("/")
+@probes.get("/")
 async def version() -> VersionResponse:
     return VersionResponse(version=0)
 
 
-@router.get("/health")
+@probes.get("/health")
 async def health() -> StatusResponse:
     """Liveness: the process answers. Touches nothing."""
     return StatusResponse(status="ok")
 
 
-@router.get("/ready", responses=UNAVAILABLE)
+@probes.get("/ready", responses=UNAVAILABLE)
 async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse:
     """Readiness: the database answers through the pool and its schema is at the head revision."""
     revision = await db.schema_revision(pool, wait_seconds=READY_TIMEOUT_SECONDS)
@@ -110,16 +112,16 @@ async def predict_cluster(
     return PredictClickResponse(cluster_idx=cluster_idx)
 
 
-router.include_router(clicks)
+protected.include_router(clicks)
 
 
-reads = APIRouter(dependencies=[Depends(require_token)], responses=PROTECTED)
+reads = APIRouter(responses=UNAVAILABLE)
 HEATMAP_MAX_DOTS = 5000
 
 
 @reads.get("/clusters")
 async def clusters(
-    query: Annotated[ClustersRequest, Query()], pool: PoolDep
+    query: Annotated[ClustersRequest, Query()], pool: ReadPoolDep
 ) -> list[ClusterSummary]:
     """A page's clusters by idx, counting only clicks in [since, until) when given."""
     return await cluster_summaries(pool, query.page_uuid, query.since, query.until)
@@ -140,7 +142,7 @@ async def cluster_summaries(
 
 
 @reads.get("/pages")
-async def pages(query: Annotated[PagesRequest, Query()], pool: PoolDep) -> PagesResponse:
+async def pages(query: Annotated[PagesRequest, Query()], pool: ReadPoolDep) -> PagesResponse:
     """The pages that have clicks, with their clicks, clusters and latest click, most clicks (or
     latest click) first; `next_cursor` asks for the next ones."""
     found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.after)
@@ -152,7 +154,7 @@ async def pages(query: Annotated[PagesRequest, Query()], pool: PoolDep) -> Pages
 
 @reads.get("/get_best_cluster", responses={404: {"model": ErrorResponse}})
 async def get_best_cluster(
-    query: Annotated[GetBestClusterRequest, Query()], pool: PoolDep
+    query: Annotated[GetBestClusterRequest, Query()], pool: ReadPoolDep
 ) -> GetBestClusterResponse:
     """The cluster with the most clicks (ties: lower idx), with up to `limit` of its clicks."""
     best = await db.biggest_cluster(pool, query.page_uuid, query.limit)
@@ -172,7 +174,7 @@ async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary]
 
 
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}})
-async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Response:
+async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> Response:
     """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
     down to about 5000 dots on big pages."""
     svg = views.heatmap_svg(*await heatmap_data(query.page_uuid, pool))
@@ -180,7 +182,7 @@ async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Re
 
 
 @reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}})
-async def heatmap_page(query: Annotated[PageQuery, Query()], pool: PoolDep) -> HTMLResponse:
+async def heatmap_page(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> HTMLResponse:
     """The heatmap beside a table of the clusters, as a plain HTML page."""
     return HTMLResponse(
         views.heatmap_page(query.page_uuid, *await heatmap_data(query.page_uuid, pool))
@@ -193,4 +195,7 @@ async def prometheus_metrics() -> Response:
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 
-router.include_router(reads)
+protected.include_router(reads)
+
+# The paths BearerToken lets through without a token.
+OPEN_PATHS = frozenset(route.path for route in probes.routes if isinstance(route, APIRoute))

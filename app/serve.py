@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import uvicorn
 
+from app.protocol import HeaderDeadlineProtocol
 from app.schema import migrate
 from app.settings import Settings, get_settings
 
@@ -58,6 +59,9 @@ def serve(settings: Settings, database_url: str) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            http=HeaderDeadlineProtocol,
+            timeout_keep_alive=settings.keep_alive_seconds,
+            limit_concurrency=settings.limit_concurrency,
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         )
 

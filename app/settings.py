@@ -24,9 +24,20 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1)
     # How long in-flight requests may take to finish after SIGTERM.
     graceful_shutdown_seconds: int = Field(default=10, gt=0)
+    # How long a connection may take to send a request's headers, from when it opens or from the
+    # first byte of a later request; then it is closed (app/protocol.py).
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    # How long a connection may stay idle between requests.
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    # Per worker: a request that finds this many connections open (idle ones and its own
+    # included) or this many requests in flight gets uvicorn's 503. 1 would refuse everything.
+    limit_concurrency: int = Field(default=500, ge=2)
 
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
+    # The read endpoints' own pool, smaller: analysts' reads cannot take the connections that
+    # saves need.
+    read_pool_max_size: int = Field(default=3, ge=1)
     # How long a request may wait for a pooled connection before it gets a 503 ...
     pool_timeout: float = Field(default=1.5, gt=0)
     # ... and how many may wait at once; more get a 503 at once, so memory stays bounded.

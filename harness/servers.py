@@ -33,7 +33,7 @@ class Server:
     url: str
 
     def client(self) -> httpx.AsyncClient:
-        # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout, so a
+        # Idle connections are dropped well before KEEP_ALIVE_SECONDS (5 by default), so a
         # request is never sent on a connection the server is closing at that very moment.
         limits = httpx.Limits(keepalive_expiry=1)
         return httpx.AsyncClient(base_url=self.url, timeout=30, limits=limits)

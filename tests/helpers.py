@@ -24,6 +24,12 @@ def random_prefix() -> str:
     return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
+async def in_chunks(text: str, size: int = 8192) -> AsyncIterator[bytes]:
+    """`text` as a streamed body: no Content-Length, so only its length as read tells."""
+    for start in range(0, len(text), size):
+        yield text[start : start + size].encode()
+
+
 def click(page_uuid: str, x: float = 0.5, y: float = 0.5) -> dict[str, Any]:
     return {"page_uuid": page_uuid, "coordinates": {"x": x, "y": y}}
 

@@ -36,6 +36,13 @@ async def test_metrics_count_requests_and_saves(client: httpx.AsyncClient) -> No
     assert metric(after, "clickclust_pool_connections") >= 1
 
 
+async def test_pool_gauges_are_labelled_by_pool(client: httpx.AsyncClient, page: str) -> None:
+    assert (await client.get("/clusters", params={"page_uuid": page})).status_code == 200
+    text = (await client.get("/metrics")).text
+    for pool in ["clicks", "reads"]:
+        assert metric(text, "clickclust_pool_connections", pool=pool) >= 1, pool
+
+
 def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
     # A connection of its own for every request, so that both workers serve some, and a
     # scrape that answered for its own worker only would show less than the total.
@@ -54,7 +61,11 @@ def test_a_killed_workers_pool_gauges_are_dropped(database_url: str, tmp_path: P
         return {int(path.stem.rsplit("_", 1)[1]) for path in tmp_path.glob("gauge_livesum_*.db")}
 
     with running_server(
-        database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), POOL_MAX_SIZE="2"
+        database_url,
+        workers=2,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        POOL_MAX_SIZE="2",
+        READ_POOL_MAX_SIZE="1",
     ) as server:
         deadline = time.monotonic() + 30
         while len(gauge_pids()) < 2:  # fresh connections, until both workers have served
@@ -68,4 +79,4 @@ def test_a_killed_workers_pool_gauges_are_dropped(database_url: str, tmp_path: P
             assert time.monotonic() < deadline + 30, "the killed worker is still there"
         text = httpx.get(server.url + "/metrics").text
     assert killed not in gauge_pids()
-    assert metric(text, "clickclust_pool_connections") <= 2 * len(gauge_pids())
+    assert metric(text, "clickclust_pool_connections") <= (2 + 1) * len(gauge_pids())

@@ -1,5 +1,7 @@
 """The read API: a page's clusters, in a time window, and its biggest cluster."""
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -7,7 +9,9 @@ import pytest
 
 from app import db
 from app.pool import Connection
-from tests.helpers import random_prefix, save_all
+from harness.servers import running_server
+from tests.db_checks import wait_for_backends
+from tests.helpers import PREDICT, SAVE, click, random_prefix, save_all
 
 
 async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
@@ -114,3 +118,42 @@ async def test_best_cluster_of_a_page_without_clicks_is_404(client: httpx.AsyncC
 async def test_best_cluster_limit_is_bounded(client: httpx.AsyncClient, limit: int | str) -> None:
     response = await client.get("/get_best_cluster", params={"page_uuid": "p", "limit": limit})
     assert response.status_code == 422
+
+
+async def test_reads_that_exhaust_their_pool_leave_saves_and_predicts_theirs(
+    conn: Connection, database_url: str
+) -> None:
+    # A page big enough that reading its clusters keeps a connection busy for a while.
+    page = random_prefix()
+    await conn.execute("INSERT INTO pages (page_uuid) VALUES (%s)", (page,))
+    await conn.execute(
+        "INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx)"
+        " SELECT %s, i, random(), random(), i %% 50 FROM generate_series(1, 200000) AS i",
+        (page,),
+    )
+    await conn.execute(db.RECOMPUTE_CLUSTERS, (page,))
+    read_pool_max_size = 2
+    with running_server(
+        database_url, workers=1, POOL_MAX_SIZE="4", READ_POOL_MAX_SIZE=str(read_pool_max_size)
+    ) as server:
+        async with server.client() as client:
+            done = asyncio.Event()
+
+            async def read_until_done() -> None:
+                while not done.is_set():
+                    response = await client.get("/clusters", params={"page_uuid": page})
+                    assert response.status_code in {200, 503}  # 503: no read connection in time
+
+            readers = [asyncio.create_task(read_until_done()) for _ in range(20)]
+            await wait_for_backends(
+                conn, read_pool_max_size, "state = 'active' AND query LIKE '%%JOIN members%%'"
+            )
+            elapsed = []
+            for route in [SAVE, PREDICT] * 5:
+                started = time.monotonic()
+                response = await client.post(route, json=click(random_prefix()))
+                elapsed.append(time.monotonic() - started)
+                assert response.status_code == 200
+            done.set()
+            await asyncio.gather(*readers)
+    assert max(elapsed) < 0.5
