@@ -123,15 +123,17 @@ async def test_best_cluster_limit_is_bounded(client: httpx.AsyncClient, limit: i
 async def test_reads_that_exhaust_their_pool_leave_saves_and_predicts_theirs(
     conn: Connection, database_url: str
 ) -> None:
-    # A page big enough that reading its clusters keeps a connection busy for a while.
+    # A page whose clusters have ten years of daily rollups: reading them keeps a connection
+    # busy for a while.
     page = random_prefix()
     await conn.execute("INSERT INTO pages (page_uuid) VALUES (%s)", (page,))
     await conn.execute(
-        "INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx)"
-        " SELECT %s, i, random(), random(), i %% 50 FROM generate_series(1, 200000) AS i",
+        "INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx, created_at)"
+        " SELECT %s, i, random(), random(), i / 3650, now() - i %% 3650 * interval '1 day'"
+        " FROM generate_series(1, 50 * 3650) AS i",
         (page,),
     )
-    await conn.execute(db.RECOMPUTE_CLUSTERS, (page,))
+    await db.rebuild_summaries(conn, page)
     read_pool_max_size = 2
     with running_server(
         database_url, workers=1, POOL_MAX_SIZE="4", READ_POOL_MAX_SIZE=str(read_pool_max_size)
@@ -146,7 +148,7 @@ async def test_reads_that_exhaust_their_pool_leave_saves_and_predicts_theirs(
 
             readers = [asyncio.create_task(read_until_done()) for _ in range(20)]
             await wait_for_backends(
-                conn, read_pool_max_size, "state = 'active' AND query LIKE '%%JOIN members%%'"
+                conn, read_pool_max_size, "state = 'active' AND query LIKE '%%sum_squares%%'"
             )
             elapsed = []
             for route in [SAVE, PREDICT] * 5:
