@@ -78,9 +78,10 @@ class Pool(AsyncConnectionPool[Connection]):
 @asynccontextmanager
 async def cut_off_at(conn: Connection, end: float) -> AsyncIterator[None]:
     """If the block still runs at `end` (the loop's clock), shut the connection's socket down,
-    so that what it awaits from the server fails at once (DeadlineError), and close it. Not a
-    cancellation: psycopg answers one by asking the server to cancel the statement, and waits up
-    to ten seconds for an answer that a frozen server never gives (psycopg#1371)."""
+    so that what it awaits from the server fails at once, close the connection and raise
+    DeadlineError. Not a cancellation: psycopg answers one by asking the server to cancel the
+    statement, and waits up to ten seconds for an answer that a frozen server never gives
+    (psycopg#1371)."""
     cut = False
 
     def cut_off() -> None:
@@ -94,14 +95,15 @@ async def cut_off_at(conn: Connection, end: float) -> AsyncIterator[None]:
     timer = asyncio.get_running_loop().call_at(end, cut_off)
     try:
         yield
-    except OperationalError as exc:
-        if cut:
-            raise DeadlineError("the database did not answer in time") from exc
-        raise
+    except OperationalError:
+        if not cut:
+            raise
     finally:
         timer.cancel()
         if cut:
             await conn.close()  # sends nothing that needs an answer; the pool then discards it
+    if cut:  # even if an answer came in time to end the block: the connection is gone
+        raise DeadlineError("the database did not answer in time")
 
 
 async def note_returned(conn: Connection) -> None:
