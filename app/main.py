@@ -19,6 +19,7 @@ from app.pool import connection_pool
 from app.routes import router
 from app.schema import head_revision
 from app.settings import Settings
+from app.unavailable import NotAtHeadError, unavailable
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,15 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
-    app.add_exception_handler(OperationalError, database_unavailable)
+    # Lost or refused connections, pool timeouts and full queues, statement timeouts, deadlines.
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(NotAtHeadError, unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
     return app
-
-
-async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # Lost or refused connections, pool timeouts and full queues, statement timeouts.
-    return JSONResponse(status_code=503, content={"detail": "database unavailable"})
 
 
 def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:

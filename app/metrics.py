@@ -24,6 +24,9 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "clickclust_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
+UNAVAILABLE = Counter(
+    "clickclust_unavailable_total", "Requests answered 503, by reason", ["reason"]
+)
 CLICKS_SAVED = Counter("clickclust_clicks_saved_total", "Clicks saved")
 CLUSTERS_OPENED = Counter("clickclust_clusters_opened_total", "Clusters opened")
 # Keyed by the figures of app.pool.usage().
@@ -40,6 +43,8 @@ POOL_GAUGES = {
         multiprocess_mode="livesum",
     ),
 }
+# Where the middleware notes when a request started, for the line a 503 is logged in.
+STARTED = "clickclust.started"
 
 
 def exposition() -> bytes:
@@ -62,7 +67,7 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = scope[STARTED] = time.perf_counter()
         status = 500
 
         async def send_and_record_status(message: Message) -> None:
@@ -74,13 +79,18 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_record_status)
         finally:
-            route: BaseRoute | None = scope.get("route")
-            name = getattr(route, "path", "unmatched")
+            name = route_template(scope)
             LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], name, str(status)).inc()
             if pool := scope.get("state", {}).get("pool"):
                 for figure, value in usage(pool).items():
                     POOL_GAUGES[figure].set(value)
+
+
+def route_template(scope: Scope) -> str:
+    """The path of the route that matched, as declared (`/clusters`), or `unmatched`."""
+    route: BaseRoute | None = scope.get("route")
+    return getattr(route, "path", "unmatched")
 
 
 def forget_dead_workers(directory: Path) -> None:

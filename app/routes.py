@@ -25,6 +25,7 @@ from app.data_models import (
 from app.deps import HeadRevisionDep, PoolDep, SettingsDep
 from app.guards import require_json, require_token
 from app.pool import Pool
+from app.unavailable import NotAtHeadError
 
 READY_TIMEOUT_SECONDS = 1.0
 
@@ -62,7 +63,7 @@ async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse
     """Readiness: the database answers through the pool and its schema is at the head revision."""
     revision = await db.schema_revision(pool, wait_seconds=READY_TIMEOUT_SECONDS)
     if revision != head_revision:
-        raise HTTPException(status_code=503, detail="migrations are not at head")
+        raise NotAtHeadError
     return StatusResponse(status="ok")
 
 

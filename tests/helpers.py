@@ -1,5 +1,5 @@
-"""What many tests use: pages of their own, the click routes and a click's body, and an HTTP
-client of an app built with given settings."""
+"""What many tests use: pages of their own, the click routes and a click's body, an HTTP
+client of an app built with given settings, and a metric's value in a scrape."""
 
 import secrets
 import string
@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.settings import Settings
@@ -48,3 +49,13 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         ) as client,
     ):
         yield client
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` with these labels in a /metrics scrape."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
