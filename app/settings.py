@@ -1,9 +1,12 @@
 """All configuration, read once from the environment (or a `.env` file)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["plain", "json"]
 
 
 class Settings(BaseSettings):
@@ -22,6 +25,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1)
     # How long in-flight requests may take to finish after SIGTERM.
     graceful_shutdown_seconds: int = Field(default=10, gt=0)
+    # The access log and the app's own lines (a 503's reason): plain text, or JSON lines.
+    log_format: LogFormat = "plain"
 
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)

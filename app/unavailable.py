@@ -1,5 +1,5 @@
 """503s: the answer to a request the database cannot serve, and why it got one, logged in one
-line and counted by reason in /metrics."""
+line (plain or JSON, as LOG_FORMAT says) and counted by reason in /metrics."""
 
 import logging
 import time

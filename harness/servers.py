@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psutil
@@ -47,8 +48,11 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, workers: int = 2, **env: str) -> Iterator[Server]:
-    """`python -m app.serve` on a free port, once its /ready answers 200."""
+def running_server(
+    database_url: str, workers: int = 2, output: IO[bytes] | None = None, **env: str
+) -> Iterator[Server]:
+    """`python -m app.serve` on a free port, once its /ready answers 200; what it prints goes
+    to `output` if given."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.serve"],
@@ -61,6 +65,8 @@ def running_server(database_url: str, workers: int = 2, **env: str) -> Iterator[
             "WORKERS": str(workers),
             **env,
         },
+        stdout=output,
+        stderr=output,
         start_new_session=True,  # its own process group, so that no worker outlives the test
     )
     server = Server(process, f"http://127.0.0.1:{port}")

@@ -1,10 +1,13 @@
 """What many tests use: pages of their own, the click routes and a click's body, an HTTP
-client of an app built with given settings, and a metric's value in a scrape."""
+client of an app built with given settings, a metric's value in a scrape, and the lines a
+server logged as JSON."""
 
+import json
 import secrets
 import string
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,3 +62,8 @@ def metric(text: str, name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == name and labels.items() <= sample.labels.items()
     )
+
+
+def json_lines(log: Path) -> list[dict[str, Any]]:
+    """What a server printed with LOG_FORMAT=json: every line one JSON object."""
+    return [json.loads(line) for line in log.read_text().splitlines()]

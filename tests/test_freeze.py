@@ -13,10 +13,9 @@ import psycopg
 
 from app.pool import CHECK_AFTER_IDLE_SECONDS
 from app.routes import READY_TIMEOUT_SECONDS
-from app.schema import migrate
 from harness.servers import restartable_postgres, running_server
 from tests.db_checks import assert_clusters_match_clicks
-from tests.helpers import PREDICT, SAVE, click, random_prefix, save_all
+from tests.helpers import PREDICT, SAVE, click, json_lines, random_prefix, save_all
 
 STATEMENT_TIMEOUT_SECONDS = 1.0
 POOL_TIMEOUT_SECONDS = 1.0
@@ -71,16 +70,19 @@ async def send_until(
 async def test_a_frozen_database_gives_503s_at_the_deadlines_then_recovers(
     tmp_path: Path,
 ) -> None:
+    log = tmp_path / "server.log"
     with (
+        log.open("wb") as output,
         restartable_postgres(tmp_path / "postgres") as postgres,
         running_server(
             postgres.url,
             workers=2,
+            output=output,
+            LOG_FORMAT="json",
             STATEMENT_TIMEOUT_SECONDS=str(STATEMENT_TIMEOUT_SECONDS),
             POOL_TIMEOUT=str(POOL_TIMEOUT_SECONDS),
         ) as server,
     ):
-        migrate(postgres.url)
         pages = [random_prefix() for _ in range(3)]
         outcomes: list[Outcome] = []
         done = asyncio.Event()
@@ -142,13 +144,19 @@ async def test_a_frozen_database_gives_503s_at_the_deadlines_then_recovers(
             assert stored - acknowledged <= outcome_unknown
             await assert_clusters_match_clicks(conn)
 
+    # Each 503 is logged with its reason: here, connections cut off and waits that timed out.
+    lines = json_lines(log)
+    unavailable = [line for line in lines if line["logger"] == "clickclust"]
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert len(unavailable) == sum(line["status"] == 503 for line in access)
+    assert {line["reason"] for line in unavailable} == {"deadline", "pool_timeout"}
+
 
 async def test_checkout_checks_on_a_frozen_database_end_with_the_wait(tmp_path: Path) -> None:
     with (
         restartable_postgres(tmp_path / "postgres") as postgres,
         running_server(postgres.url, workers=1, POOL_TIMEOUT=str(POOL_TIMEOUT_SECONDS)) as server,
     ):
-        migrate(postgres.url)
         body = click(random_prefix())
         async with server.client() as client:
             assert (await client.post(PREDICT, json=body)).status_code == 200

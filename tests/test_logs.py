@@ -1,16 +1,19 @@
-"""What the service says about itself: one log line for each 503, with its reason, and the count
-by reason in /metrics."""
+"""What the service says about itself: one log line for each 503, with its reason, the count by
+reason in /metrics, and the access log as JSON lines when LOG_FORMAT is json."""
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from app.pool import Connection
 from app.settings import Settings
+from harness.servers import running_server
 from tests.db_checks import wait_for_lock_waiters
-from tests.helpers import PREDICT, SAVE, app_client, click, metric, random_prefix
+from tests.helpers import PREDICT, SAVE, app_client, click, json_lines, metric, random_prefix
 
 LOCK_PAGE = "SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE"
 
@@ -58,3 +61,35 @@ async def test_each_503_is_logged_once_and_counted_by_reason(
     for reason, count in expected.items():
         name = "clickclust_unavailable_total"
         assert metric(after, name, reason=reason) - metric(before, name, reason=reason) == count
+
+
+def test_json_log_format_gives_one_json_object_a_line(database_url: str, tmp_path: Path) -> None:
+    body = click(random_prefix())
+    log = tmp_path / "server.log"
+    with (
+        log.open("wb") as output,
+        running_server(
+            database_url,
+            workers=1,
+            output=output,
+            LOG_FORMAT="json",
+            STATEMENT_TIMEOUT_SECONDS="0.2",
+        ) as server,
+        psycopg.connect(database_url) as locker,
+    ):
+        assert httpx.post(server.url + SAVE, json=body).status_code == 200
+        locker.execute(LOCK_PAGE, (body["page_uuid"],))
+        assert httpx.post(server.url + SAVE, json=body).status_code == 503
+        locker.rollback()
+
+    lines = json_lines(log)
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert [(line["method"], line["path"], line["status"]) for line in access][-2:] == [
+        ("POST", SAVE, 200),
+        ("POST", SAVE, 503),
+    ]
+    [unavailable] = [line for line in lines if line["logger"] == "clickclust"]
+    assert unavailable["route"] == SAVE
+    assert unavailable["reason"] == "statement_timeout"
+    assert unavailable["sqlstate"] == "57014"
+    assert unavailable["duration_ms"] >= 200
