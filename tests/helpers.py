@@ -1,12 +1,13 @@
-"""What many tests use: pages of their own, the click routes and a click's body, an HTTP
-client of an app built with given settings, a metric's value in a scrape, and the lines a
-server logged as JSON."""
+"""What many tests use: pages of their own, the click routes and a click's body, the outcome
+of a request of a test's traffic, an HTTP client of an app built with given settings, a
+metric's value in a scrape, and the lines a server logged as JSON."""
 
 import json
 import secrets
 import string
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,23 @@ def click(page_uuid: str, x: float = 0.5, y: float = 0.5) -> dict[str, Any]:
 
 # Three clusters: 0 gets three clicks, 1 gets one, 2 gets two.
 CLICKS = [(0.2, 0.2), (0.22, 0.2), (0.7, 0.7), (0.2, 0.23), (0.5, 0.9), (0.51, 0.9)]
+
+
+@dataclass
+class Outcome:
+    """A request of a test's traffic: what it sent, when, and what came back."""
+
+    route: str
+    page_uuid: str
+    x: float
+    y: float
+    started: float
+    finished: float
+    status: int
+    body: object
+
+    def overlaps(self, start: float, end: float) -> bool:
+        return self.started < end and self.finished > start
 
 
 async def save_all(client: httpx.AsyncClient, page: str, clicks: list[tuple[float, float]]) -> None:

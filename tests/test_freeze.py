@@ -4,7 +4,6 @@ a 503 at their deadlines instead of hanging, and the service is back soon after 
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from app.pool import CHECK_AFTER_IDLE_SECONDS
 from app.routes import READY_TIMEOUT_SECONDS
 from harness.servers import restartable_postgres, running_server
 from tests.db_checks import assert_clusters_match_clicks
-from tests.helpers import PREDICT, SAVE, click, json_lines, random_prefix, save_all
+from tests.helpers import PREDICT, SAVE, Outcome, click, json_lines, random_prefix, save_all
 
 STATEMENT_TIMEOUT_SECONDS = 1.0
 POOL_TIMEOUT_SECONDS = 1.0
@@ -26,21 +25,6 @@ FREEZE_SECONDS = 4
 RECOVERY_SECONDS = 3
 CLUSTERS = "/clusters"
 READY = "/ready"
-
-
-@dataclass
-class Outcome:
-    route: str
-    page_uuid: str
-    x: float
-    y: float
-    started: float
-    finished: float
-    status: int
-    body: object
-
-    def overlaps(self, start: float, end: float) -> bool:
-        return self.started < end and self.finished > start
 
 
 async def request(client: httpx.AsyncClient, route: str, body: dict[str, Any]) -> httpx.Response:
