@@ -85,8 +85,9 @@ SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 
 
 async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
-    """The alembic revision the database is at; None before the first migration."""
-    async with pool.connection(timeout=wait_seconds) as conn:
+    """The alembic revision the database is at; None before the first migration. Waits for a
+    connection, then for the answer, at most `wait_seconds` each."""
+    async with pool.connection(timeout=wait_seconds, use_seconds=wait_seconds) as conn:
         try:
             cursor = await conn.execute(SCHEMA_REVISION)
         except UndefinedTable:

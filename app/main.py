@@ -20,6 +20,7 @@ from app.pool import connection_pool
 from app.routes import OPEN_PATHS, UNAUTHORIZED, probes, protected
 from app.schema import head_revision
 from app.settings import Settings
+from app.unavailable import NotAtHeadError, unavailable
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,15 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(protected, dependencies=[Security(bearer)], responses=UNAUTHORIZED)
         app.add_middleware(BearerToken, token=settings.api_token, open_paths=OPEN_PATHS)
     app.add_middleware(RequestMetrics)
-    app.add_exception_handler(OperationalError, database_unavailable)
+    # Lost or refused connections, pool timeouts and full queues, statement timeouts, deadlines.
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(NotAtHeadError, unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
     return app
-
-
-async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # Lost or refused connections, pool timeouts and full queues, statement timeouts.
-    return JSONResponse(status_code=503, content={"detail": "database unavailable"})
 
 
 def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:

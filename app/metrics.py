@@ -13,17 +13,19 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from psycopg_pool import AsyncConnectionPool
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.pool import usage
+from app.pool import Pool, usage
 
 REQUESTS = Counter(
     "clickclust_requests_total", "HTTP requests answered", ["method", "route", "status"]
 )
 LATENCY = Histogram(
     "clickclust_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+UNAVAILABLE = Counter(
+    "clickclust_unavailable_total", "Requests answered 503, by reason", ["reason"]
 )
 CLICKS_SAVED = Counter("clickclust_clicks_saved_total", "Clicks saved")
 CLUSTERS_OPENED = Counter("clickclust_clusters_opened_total", "Clusters opened")
@@ -41,6 +43,8 @@ POOL_GAUGES = {
         ),
     ]
 }
+# Where the middleware notes when a request started, for the line a 503 is logged in.
+STARTED = "clickclust.started"
 
 
 def exposition() -> bytes:
@@ -63,7 +67,7 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = scope[STARTED] = time.perf_counter()
         status = 500
 
         async def send_and_record_status(message: Message) -> None:
@@ -75,14 +79,19 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_record_status)
         finally:
-            route: BaseRoute | None = scope.get("route")
-            name = getattr(route, "path", "unmatched")
+            name = route_template(scope)
             LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], name, str(status)).inc()
             for pool in scope.get("state", {}).values():
-                if isinstance(pool, AsyncConnectionPool):
+                if isinstance(pool, Pool):
                     for figure, value in usage(pool).items():
                         POOL_GAUGES[figure].labels(pool.name).set(value)
+
+
+def route_template(scope: Scope) -> str:
+    """The path of the route that matched, as declared (`/clusters`), or `unmatched`."""
+    route: BaseRoute | None = scope.get("route")
+    return getattr(route, "path", "unmatched")
 
 
 def forget_dead_workers(directory: Path) -> None:

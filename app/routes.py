@@ -30,6 +30,7 @@ from app.data_models import (
 from app.deps import HeadRevisionDep, PoolDep, ReadPoolDep, SettingsDep
 from app.guards import require_json
 from app.pool import Pool
+from app.unavailable import NotAtHeadError
 
 READY_TIMEOUT_SECONDS = 1.0
 
@@ -68,7 +69,7 @@ async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse
     """Readiness: the database answers through the pool and its schema is at the head revision."""
     revision = await db.schema_revision(pool, wait_seconds=READY_TIMEOUT_SECONDS)
     if revision != head_revision:
-        raise HTTPException(status_code=503, detail="migrations are not at head")
+        raise NotAtHeadError
     return StatusResponse(status="ok")
 
 

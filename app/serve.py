@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import uvicorn
 
+from app.logs import log_config
 from app.protocol import HeaderDeadlineProtocol
 from app.schema import migrate
 from app.settings import Settings, get_settings
@@ -56,6 +57,7 @@ def serve(settings: Settings, database_url: str) -> None:
         uvicorn.run(
             "app.main:create_app",
             factory=True,
+            log_config=log_config(settings.log_format),
             host=settings.host,
             port=settings.port,
             workers=settings.workers,

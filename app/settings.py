@@ -1,9 +1,12 @@
 """All configuration, read once from the environment (or a `.env` file)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["plain", "json"]
 
 
 class Settings(BaseSettings):
@@ -32,6 +35,8 @@ class Settings(BaseSettings):
     # Per worker: a request that finds this many connections open (idle ones and its own
     # included) or this many requests in flight gets uvicorn's 503. 1 would refuse everything.
     limit_concurrency: int = Field(default=500, ge=2)
+    # The access log and the app's own lines (a 503's reason): plain text, or JSON lines.
+    log_format: LogFormat = "plain"
 
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)

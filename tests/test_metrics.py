@@ -7,19 +7,9 @@ from contextlib import suppress
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.servers import running_server
-from tests.helpers import SAVE, click, random_prefix, save_all
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
+from tests.helpers import SAVE, click, metric, random_prefix, save_all
 
 
 async def test_metrics_count_requests_and_saves(client: httpx.AsyncClient) -> None:
