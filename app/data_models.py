@@ -1,10 +1,20 @@
 """Request and response bodies. Clients compare responses for exact equality: no extra keys."""
 
+import base64
+import binascii
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 # Strict: "0.5" and true are not coordinates; NaN and Infinity are not finite.
 UnitInterval = Annotated[float, Field(ge=0, le=1, strict=True, allow_inf_nan=False)]
@@ -18,18 +28,9 @@ class Coordinates(BaseModel):
     y: UnitInterval
 
 
-def _unquote(value: object) -> object:
-    # The draft writes the key as a structured-field string, "abc"; bare abc names the same key.
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 # The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): 1 to 255 printable
-# ASCII characters, quoted or not.
-IdempotencyKey = Annotated[
-    str, BeforeValidator(_unquote), Field(pattern=r"^[\x20-\x7e]{1,255}$", strict=True)
-]
+# ASCII characters, compared as sent (the draft's quotes, if any, are part of the key).
+IdempotencyKey = Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,255}$", strict=True)]
 
 
 class NewClickRequest(BaseModel):
@@ -109,6 +110,72 @@ class ClusterSummary(BaseModel):
     size: int
     centroid: Coordinates
     radius: float  # the largest distance of a member click from the centroid
+
+
+PagesSort = Literal["clicks", "recent"]  # most clicks first, or latest click first
+
+
+class PageSummary(BaseModel):
+    page_uuid: str
+    clicks: int
+    clusters: int
+    last_click_at: datetime
+
+
+class PagesCursor(BaseModel):
+    """Where a list of pages goes on: after this page, whose sort key was `key`. Clients see it
+    as an opaque string."""
+
+    sort: PagesSort
+    key: int | datetime
+    page_uuid: str
+
+    @classmethod
+    def after(cls, sort: PagesSort, page: PageSummary) -> "PagesCursor":
+        key = page.clicks if sort == "clicks" else page.last_click_at
+        return cls(sort=sort, key=key, page_uuid=page.page_uuid)
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> "PagesCursor":
+        try:
+            return cls.model_validate_json(base64.urlsafe_b64decode(text.encode()))
+        except (ValueError, binascii.Error) as error:
+            raise ValueError("not a cursor this service gave") from error
+
+
+class PagesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str = Field(default="", max_length=255)
+    sort: PagesSort = "clicks"
+    limit: int = Field(default=50, ge=1, le=1000)
+    cursor: str | None = None  # the `next_cursor` of the previous answer, with the same sort
+
+    @field_validator("cursor")
+    @classmethod
+    def cursor_is_ours(cls, cursor: str | None) -> str | None:
+        if cursor is not None:
+            PagesCursor.decode(cursor)
+        return cursor
+
+    @model_validator(mode="after")
+    def cursor_of_this_sort(self) -> "PagesRequest":
+        if self.after is not None and self.after.sort != self.sort:
+            raise ValueError(f"cursor is for sort={self.after.sort}, not sort={self.sort}")
+        return self
+
+    @property
+    def after(self) -> PagesCursor | None:
+        """Where the previous answer ended."""
+        return None if self.cursor is None else PagesCursor.decode(self.cursor)
+
+
+class PagesResponse(BaseModel):
+    pages: list[PageSummary]
+    next_cursor: str | None  # null on the last page of results
 
 
 class StatusResponse(BaseModel):

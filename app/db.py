@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
-from psycopg import DatabaseError
+from psycopg import DatabaseError, sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import class_row
 
 from app.clustering import centroids, nearest_cluster
-from app.data_models import NewClickRequest
+from app.data_models import NewClickRequest, PagesCursor, PagesSort, PageSummary
 from app.pool import Connection, Pool
 
 
@@ -26,7 +26,7 @@ class ClusterStats(NamedTuple):
     size: int
     cx: float
     cy: float
-    radius: float  # the largest distance of a member click from the centroid
+    radius: float  # the root mean square distance of the member clicks from the centroid
 
 
 # The request path: one statement each.
@@ -81,8 +81,9 @@ SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 
 
 async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
-    """The alembic revision the database is at; None before the first migration."""
-    async with pool.connection(timeout=wait_seconds) as conn:
+    """The alembic revision the database is at; None before the first migration. Waits for a
+    connection, then for the answer, at most `wait_seconds` each."""
+    async with pool.connection(timeout=wait_seconds, use_seconds=wait_seconds) as conn:
         try:
             cursor = await conn.execute(SCHEMA_REVISION)
         except UndefinedTable:
@@ -91,33 +92,71 @@ async def schema_revision(pool: Pool, wait_seconds: float) -> str | None:
     return None if row is None else str(row[0])
 
 
-# The read side: these scan a page's clicks, so they are for analysts, not the request path.
+# The read side, for analysts: from the rollups, so a read costs O(clusters x days).
 
-CLUSTER_SUMMARIES = """
-    WITH members AS (
-        SELECT cluster_idx, x, y FROM clicks
-        WHERE page_uuid = %(page_uuid)s
-          AND created_at >= coalesce(%(since)s::timestamptz, '-infinity')
-          AND created_at < coalesce(%(until)s::timestamptz, 'infinity')
-    ), centroids AS (
-        SELECT cluster_idx, count(*) AS size, avg(x) AS cx, avg(y) AS cy
-        FROM members GROUP BY cluster_idx
+# The rollups of the UTC days that overlap [since, until), each counted whole.
+ROLLUPS_IN_WINDOW = """
+    SELECT * FROM cluster_rollups
+    WHERE page_uuid = %(page_uuid)s
+      AND day >= (coalesce(%(since)s::timestamptz, '-infinity') AT TIME ZONE 'UTC')::date
+      AND day <= ((coalesce(%(until)s::timestamptz, 'infinity') - interval '1 microsecond')
+                  AT TIME ZONE 'UTC')::date
+"""
+CLUSTER_SUMMARIES = f"""
+    WITH sums AS (
+        SELECT cluster_idx, sum(clicks)::bigint AS size, sum(sum_x) AS sum_x, sum(sum_y) AS sum_y,
+            sum(sum_xx) + sum(sum_yy) AS sum_squares
+        FROM ({ROLLUPS_IN_WINDOW}) AS rollups
+        GROUP BY cluster_idx
+    ), means AS (
+        SELECT cluster_idx, size, ieee_mean(sum_x, size) AS cx, ieee_mean(sum_y, size) AS cy,
+            ieee_mean(sum_squares, size) AS mean_square
+        FROM sums
     )
-    SELECT cluster_idx, size, cx, cy, max(point(x, y) <-> point(cx, cy)) AS radius
-    FROM centroids JOIN members USING (cluster_idx)
-    GROUP BY cluster_idx, size, cx, cy
-    ORDER BY cluster_idx
+    SELECT cluster_idx, size, cx, cy,
+        sqrt(greatest(mean_square - ieee_square(cx) - ieee_square(cy), 0)) AS radius
+    FROM means ORDER BY cluster_idx
 """
 
 
 async def cluster_summaries(
     pool: Pool, page_uuid: str, since: datetime | None = None, until: datetime | None = None
 ) -> list[ClusterStats]:
-    """Each cluster's size, centroid and radius, over the clicks in [since, until)."""
+    """Each cluster's size, centroid and RMS radius, over the days that overlap [since, until)."""
     params = {"page_uuid": page_uuid, "since": since, "until": until}
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(ClusterStats))
         await cursor.execute(CLUSTER_SUMMARIES, params)
+        return await cursor.fetchall()
+
+
+# A page of the list of pages, from the totals that saves keep: keyset pagination by `key`
+# (most first), then page_uuid.
+PAGES = """
+    SELECT page_uuid, clicks, clusters, last_click_at FROM page_totals
+    WHERE starts_with(page_uuid, %(prefix)s)
+      AND (%(after_page)s::text IS NULL OR {key} < %(after_key)s
+           OR ({key} = %(after_key)s AND page_uuid > %(after_page)s))
+    ORDER BY {key} DESC, page_uuid
+    LIMIT %(limit)s
+"""
+SORT_KEYS = {"clicks": "clicks", "recent": "last_click_at"}
+
+
+async def pages(
+    pool: Pool, prefix: str, sort: PagesSort, limit: int, after: PagesCursor | None
+) -> list[PageSummary]:
+    """Up to `limit` pages whose page_uuid starts with `prefix`, in `sort` order, after `after`."""
+    statement = sql.SQL(PAGES).format(key=sql.Identifier(SORT_KEYS[sort]))
+    params = {
+        "prefix": prefix,
+        "limit": limit,
+        "after_key": after and after.key,
+        "after_page": after and after.page_uuid,
+    }
+    async with pool.connection() as conn:
+        cursor = conn.cursor(row_factory=class_row(PageSummary))
+        await cursor.execute(statement, params)
         return await cursor.fetchall()
 
 
@@ -219,20 +258,50 @@ async def sample_clicks(pool: Pool, page_uuid: str, total: int, limit: int) -> l
 
 # Checks and repairs (python -m app.rebuild, and the tests), on a connection of their own.
 
-# Stored summaries that differ from what the clicks imply.
+# Pages whose stored summaries (clusters, rollups, totals) differ from what their clicks imply.
 SUMMARY_MISMATCHES = """
-    WITH implied AS (
+    WITH chosen AS (
+        SELECT * FROM clicks WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    ), clusters_implied AS (
         SELECT page_uuid, cluster_idx, count(*) AS size, sum(x) AS sum_x, sum(y) AS sum_y
-        FROM clicks WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
-        GROUP BY page_uuid, cluster_idx
-    ), stored AS (
+        FROM chosen GROUP BY page_uuid, cluster_idx
+    ), clusters_stored AS (
         SELECT * FROM clusters WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    ), rollups_implied AS (
+        SELECT page_uuid, (created_at AT TIME ZONE 'UTC')::date AS day, cluster_idx,
+            count(*) AS clicks, sum(x) AS sum_x, sum(y) AS sum_y,
+            sum(ieee_square(x)) AS sum_xx, sum(ieee_square(y)) AS sum_yy
+        FROM chosen GROUP BY 1, 2, 3
+    ), rollups_stored AS (
+        SELECT * FROM cluster_rollups
+        WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
+    ), totals_implied AS (
+        SELECT page_uuid, max(seq) AS clicks, max(cluster_idx) + 1 AS clusters,
+            max(created_at) AS last_click_at
+        FROM chosen GROUP BY page_uuid
+    ), totals_stored AS (
+        SELECT * FROM page_totals WHERE %(pages)s::text[] IS NULL OR page_uuid = ANY(%(pages)s)
     )
-    SELECT DISTINCT page_uuid
-    FROM implied FULL JOIN stored USING (page_uuid, cluster_idx)
+    SELECT page_uuid
+    FROM clusters_implied AS implied FULL JOIN clusters_stored AS stored
+        USING (page_uuid, cluster_idx)
     WHERE implied.size IS DISTINCT FROM stored.size
        OR NOT abs(implied.sum_x - stored.sum_x) < 1e-9
        OR NOT abs(implied.sum_y - stored.sum_y) < 1e-9
+    UNION
+    SELECT page_uuid
+    FROM rollups_implied AS implied FULL JOIN rollups_stored AS stored
+        USING (page_uuid, day, cluster_idx)
+    WHERE implied.clicks IS DISTINCT FROM stored.clicks
+       OR NOT abs(implied.sum_x - stored.sum_x) < 1e-9
+       OR NOT abs(implied.sum_y - stored.sum_y) < 1e-9
+       OR NOT abs(implied.sum_xx - stored.sum_xx) < 1e-9
+       OR NOT abs(implied.sum_yy - stored.sum_yy) < 1e-9
+    UNION
+    SELECT page_uuid
+    FROM totals_implied AS implied FULL JOIN totals_stored AS stored USING (page_uuid)
+    WHERE (implied.clicks, implied.clusters, implied.last_click_at)
+        IS DISTINCT FROM (stored.clicks, stored.clusters, stored.last_click_at)
     ORDER BY page_uuid
 """
 
@@ -244,20 +313,37 @@ async def pages_with_wrong_summaries(conn: Connection, pages: list[str] | None) 
 
 # Saves on one page are serialized by this row lock (save_click takes it too).
 LOCK_PAGE = "SELECT 1 FROM pages WHERE page_uuid = %s FOR UPDATE"
-DELETE_CLUSTERS = "DELETE FROM clusters WHERE page_uuid = %s"
-RECOMPUTE_CLUSTERS = """
+# What the page's clicks imply, in place of what was stored.
+RECOMPUTE_SUMMARIES = [
+    "DELETE FROM clusters WHERE page_uuid = %(page)s",
+    """
     INSERT INTO clusters (page_uuid, cluster_idx, size, sum_x, sum_y)
     SELECT page_uuid, cluster_idx, count(*), sum(x), sum(y) FROM clicks
-    WHERE page_uuid = %s GROUP BY page_uuid, cluster_idx
-"""
+    WHERE page_uuid = %(page)s GROUP BY page_uuid, cluster_idx
+    """,
+    "DELETE FROM cluster_rollups WHERE page_uuid = %(page)s",
+    """
+    INSERT INTO cluster_rollups
+    SELECT page_uuid, (created_at AT TIME ZONE 'UTC')::date, cluster_idx,
+        count(*), sum(x), sum(y), sum(ieee_square(x)), sum(ieee_square(y))
+    FROM clicks WHERE page_uuid = %(page)s GROUP BY 1, 2, 3
+    """,
+    "DELETE FROM page_totals WHERE page_uuid = %(page)s",
+    """
+    INSERT INTO page_totals
+    SELECT page_uuid, max(seq), max(cluster_idx) + 1, max(created_at) FROM clicks
+    WHERE page_uuid = %(page)s GROUP BY 1
+    """,
+]
 
 
 async def rebuild_summaries(conn: Connection, page_uuid: str) -> None:
-    """Recompute a page's clusters from its clicks, holding the page lock as saves do."""
+    """Recompute a page's clusters, rollups and totals from its clicks, holding the page lock
+    as saves do."""
     async with conn.transaction():
         await conn.execute(LOCK_PAGE, (page_uuid,))
-        await conn.execute(DELETE_CLUSTERS, (page_uuid,))
-        await conn.execute(RECOMPUTE_CLUSTERS, (page_uuid,))
+        for statement in RECOMPUTE_SUMMARIES:
+            await conn.execute(statement, {"page": page_uuid})
 
 
 # At most `batch` keys older than the TTL; a key's row lock is all it takes, never the page's.

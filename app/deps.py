@@ -11,6 +11,7 @@ from app.settings import Settings
 class State(TypedDict):
     settings: Settings
     pool: Pool
+    read_pool: Pool  # the read endpoints', so they cannot take the connections saves need
     head_revision: str | None  # the migration the code expects the database at
 
 
@@ -24,6 +25,11 @@ async def app_pool(request: Request) -> Pool:
     return pool
 
 
+async def app_read_pool(request: Request) -> Pool:
+    pool: Pool = request.state.read_pool
+    return pool
+
+
 async def head_revision(request: Request) -> str | None:
     revision: str | None = request.state.head_revision
     return revision
@@ -33,3 +39,4 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 HeadRevisionDep = Annotated[str | None, Depends(head_revision)]
 # The pool, not a connection: a request takes one only once its body is valid.
 PoolDep = Annotated[Pool, Depends(app_pool)]
+ReadPoolDep = Annotated[Pool, Depends(app_read_pool)]

@@ -1,15 +1,13 @@
-"""What a request must satisfy before an endpoint sees it: size, content type, token."""
+"""What a request must satisfy before an endpoint sees it: token, size, content type."""
 
 import secrets
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException, Request
+from fastapi.security import HTTPBearer
+from pydantic import SecretStr
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.deps import SettingsDep
 
 
 class BodySizeLimit:
@@ -53,20 +51,33 @@ async def require_json(request: Request) -> None:
         raise HTTPException(status_code=415, detail="Content-Type must be application/json")
 
 
-bearer = HTTPBearer(auto_error=False, description="Required when the service sets API_TOKEN.")
+class BearerToken:
+    """ASGI middleware: 401 for a request without `Authorization: Bearer <token>` (compared in
+    constant time) to any path but `open_paths`. It runs before anything reads the body, so a
+    client without the token learns nothing else: not 413, 415 or 422, not which paths exist."""
 
+    def __init__(self, app: ASGIApp, token: SecretStr, open_paths: frozenset[str]) -> None:
+        self.app = app
+        self.expected = token.get_secret_value().encode()
+        self.open_paths = open_paths
 
-async def require_token(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if settings.api_token is None:
-        return
-    expected = settings.api_token.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials else b""
-    if not secrets.compare_digest(given, expected):
-        raise HTTPException(
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths or self.authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        await JSONResponse(
             status_code=401,
-            detail="missing or wrong bearer token",
+            content={"detail": "missing or wrong bearer token"},
             headers={"WWW-Authenticate": "Bearer"},
-        )
+        )(scope, receive, send)
+
+    def authorized(self, scope: Scope) -> bool:
+        scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
+        # Starlette decodes header values as latin-1: encoding them back gives the bytes sent.
+        sent = given.encode("latin-1")
+        return scheme.lower() == "bearer" and secrets.compare_digest(sent, self.expected)
+
+
+# Only for the OpenAPI schema, where create_app declares it when a token is set: BearerToken has
+# already let the request through by the time dependencies run.
+bearer = HTTPBearer(auto_error=False, description="The service's API_TOKEN.")

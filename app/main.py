@@ -1,11 +1,12 @@
-"""The ASGI app: `create_app(settings)` builds it; its lifespan owns the connection pool, and
-database failures become 503s."""
+"""The ASGI app: `create_app(settings)` builds it; its lifespan owns the connection pools (one for
+the click endpoints and /ready, a smaller one for the read endpoints), and database failures
+become 503s."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -15,12 +16,13 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app.deps import State
-from app.guards import BodySizeLimit
+from app.guards import BearerToken, BodySizeLimit, bearer
 from app.metrics import RequestMetrics
 from app.pool import connection_pool
-from app.routes import router
+from app.routes import OPEN_PATHS, UNAUTHORIZED, probes, protected
 from app.schema import head_revision
 from app.settings import Settings
+from app.unavailable import NotAtHeadError, unavailable
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,23 +31,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        async with connection_pool(settings) as pool:
-            yield State(settings=settings, pool=pool, head_revision=head_revision())
+        clicks = connection_pool(settings, "clicks", settings.pool_min_size, settings.pool_max_size)
+        reads = connection_pool(settings, "reads", 1, settings.read_pool_max_size)
+        async with clicks, reads:
+            yield State(
+                settings=settings, pool=clicks, read_pool=reads, head_revision=head_revision()
+            )
 
     # /docs and /redoc with their scripts and styles served by the app: they work offline.
     app = FastAPIOffline(title="clickclust", version="0", lifespan=lifespan)
-    app.include_router(router)
+    app.include_router(probes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_token is None:
+        app.include_router(protected)
+    else:
+        # BearerToken, outside BodySizeLimit, checks the token before anything reads the body;
+        # the router's dependency only declares the bearer in the OpenAPI schema.
+        app.include_router(protected, dependencies=[Security(bearer)], responses=UNAUTHORIZED)
+        app.add_middleware(BearerToken, token=settings.api_token, open_paths=OPEN_PATHS)
     app.add_middleware(RequestMetrics)
-    app.add_exception_handler(OperationalError, database_unavailable)
+    # Lost or refused connections, pool timeouts and full queues, statement timeouts, deadlines.
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(NotAtHeadError, unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
     return app
-
-
-async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # Lost or refused connections, pool timeouts and full queues, statement timeouts.
-    return JSONResponse(status_code=503, content={"detail": "database unavailable"})
 
 
 def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:

@@ -16,7 +16,7 @@ from prometheus_client import (
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.pool import usage
+from app.pool import Pool, usage
 
 REQUESTS = Counter(
     "clickclust_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -24,22 +24,27 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "clickclust_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
+UNAVAILABLE = Counter(
+    "clickclust_unavailable_total", "Requests answered 503, by reason", ["reason"]
+)
 CLICKS_SAVED = Counter("clickclust_clicks_saved_total", "Clicks saved")
 CLUSTERS_OPENED = Counter("clickclust_clusters_opened_total", "Clusters opened")
-# Keyed by the figures of app.pool.usage().
+# Keyed by the figures of app.pool.usage(), labelled by pool ("clicks" or "reads"): a sum would
+# hide the reads' pool running full while the clicks' has room, which is what it is there for.
 POOL_GAUGES = {
-    "pool_size": Gauge(
-        "clickclust_pool_connections", "Connections open in the pools", multiprocess_mode="livesum"
-    ),
-    "pool_available": Gauge(
-        "clickclust_pool_idle_connections", "Idle pooled connections", multiprocess_mode="livesum"
-    ),
-    "requests_waiting": Gauge(
-        "clickclust_pool_waiting_requests",
-        "Requests waiting for a connection",
-        multiprocess_mode="livesum",
-    ),
+    figure: Gauge(name, description, ["pool"], multiprocess_mode="livesum")
+    for figure, name, description in [
+        ("pool_size", "clickclust_pool_connections", "Connections open in the pool"),
+        ("pool_available", "clickclust_pool_idle_connections", "Idle pooled connections"),
+        (
+            "requests_waiting",
+            "clickclust_pool_waiting_requests",
+            "Requests waiting for a connection",
+        ),
+    ]
 }
+# Where the middleware notes when a request started, for the line a 503 is logged in.
+STARTED = "clickclust.started"
 
 
 def exposition() -> bytes:
@@ -53,7 +58,7 @@ def exposition() -> bytes:
 
 class RequestMetrics:
     """ASGI middleware: counts and times each request by its route template (not its path,
-    which would make one series per page), and samples the pool's usage."""
+    which would make one series per page), and samples the usage of each pool."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,7 +67,7 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = scope[STARTED] = time.perf_counter()
         status = 500
 
         async def send_and_record_status(message: Message) -> None:
@@ -74,13 +79,19 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_record_status)
         finally:
-            route: BaseRoute | None = scope.get("route")
-            name = getattr(route, "path", "unmatched")
+            name = route_template(scope)
             LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], name, str(status)).inc()
-            if pool := scope.get("state", {}).get("pool"):
-                for figure, value in usage(pool).items():
-                    POOL_GAUGES[figure].set(value)
+            for pool in scope.get("state", {}).values():
+                if isinstance(pool, Pool):
+                    for figure, value in usage(pool).items():
+                        POOL_GAUGES[figure].labels(pool.name).set(value)
+
+
+def route_template(scope: Scope) -> str:
+    """The path of the route that matched, as declared (`/clusters`), or `unmatched`."""
+    route: BaseRoute | None = scope.get("route")
+    return getattr(route, "path", "unmatched")
 
 
 def forget_dead_workers(directory: Path) -> None:

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic_core import to_json
 
 from app import db, export, metrics, views
@@ -19,51 +20,53 @@ from app.data_models import (
     NewClickRequest,
     NewClickResponse,
     PageQuery,
+    PagesCursor,
+    PagesRequest,
+    PagesResponse,
     PredictClickResponse,
     StatusResponse,
     VersionResponse,
 )
-from app.deps import HeadRevisionDep, PoolDep, SettingsDep
-from app.guards import require_json, require_token
+from app.deps import HeadRevisionDep, PoolDep, ReadPoolDep, SettingsDep
+from app.guards import require_json
 from app.pool import Pool
+from app.unavailable import NotAtHeadError
 
 READY_TIMEOUT_SECONDS = 1.0
 
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "Database unavailable"}
+Responses = dict[int | str, dict[str, Any]]
+UNAVAILABLE: Responses = {503: {"model": ErrorResponse, "description": "Database unavailable"}}
+UNAUTHORIZED: Responses = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"}
 }
-PROTECTED: dict[int | str, dict[str, Any]] = {
-    **UNAVAILABLE,
-    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
-}
-JSON_BODY: dict[int | str, dict[str, Any]] = {
+JSON_BODY: Responses = {
     413: {"model": ErrorResponse, "description": "Body too large"},
     415: {"model": ErrorResponse, "description": "Body is not JSON"},
 }
-router = APIRouter()
-clicks = APIRouter(
-    dependencies=[Depends(require_token), Depends(require_json)],
-    responses={**PROTECTED, **JSON_BODY},
-)
+# What every client may call, token or not ...
+probes = APIRouter()
+# ... and what needs the token when API_TOKEN is set (create_app decides).
+protected = APIRouter()
+clicks = APIRouter(dependencies=[Depends(require_json)], responses={**UNAVAILABLE, **JSON_BODY})
 
 
-@router.get("/")
+@probes.get("/")
 async def version() -> VersionResponse:
     return VersionResponse(version=0)
 
 
-@router.get("/health")
+@probes.get("/health")
 async def health() -> StatusResponse:
     """Liveness: the process answers. Touches nothing."""
     return StatusResponse(status="ok")
 
 
-@router.get("/ready", responses=UNAVAILABLE)
+@probes.get("/ready", responses=UNAVAILABLE)
 async def ready(pool: PoolDep, head_revision: HeadRevisionDep) -> StatusResponse:
     """Readiness: the database answers through the pool and its schema is at the head revision."""
     revision = await db.schema_revision(pool, wait_seconds=READY_TIMEOUT_SECONDS)
     if revision != head_revision:
-        raise HTTPException(status_code=503, detail="migrations are not at head")
+        raise NotAtHeadError
     return StatusResponse(status="ok")
 
 
@@ -107,12 +110,12 @@ async def predict_cluster(
     return PredictClickResponse(cluster_idx=cluster_idx)
 
 
-router.include_router(clicks)
+protected.include_router(clicks)
 
 
-reads = APIRouter(dependencies=[Depends(require_token)], responses=PROTECTED)
+reads = APIRouter(responses=UNAVAILABLE)
 HEATMAP_MAX_DOTS = 5000
-PAGE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+PAGE_NOT_FOUND: Responses = {
     404: {"model": ErrorResponse, "description": "The page never had a click saved"}
 }
 
@@ -123,7 +126,7 @@ def page_not_found() -> HTTPException:
 
 @reads.get("/clusters", responses=PAGE_NOT_FOUND)
 async def clusters(
-    query: Annotated[ClustersRequest, Query()], pool: PoolDep
+    query: Annotated[ClustersRequest, Query()], pool: ReadPoolDep
 ) -> list[ClusterSummary]:
     """A page's clusters by idx, counting only clicks in [since, until) when given."""
     return await cluster_summaries(pool, query.page_uuid, query.since, query.until)
@@ -147,6 +150,17 @@ async def cluster_summaries(
     ]
 
 
+@reads.get("/pages")
+async def pages(query: Annotated[PagesRequest, Query()], pool: ReadPoolDep) -> PagesResponse:
+    """The pages that have clicks, with their clicks, clusters and latest click, most clicks (or
+    latest click) first; `next_cursor` asks for the next ones."""
+    found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.after)
+    shown = found[: query.limit]
+    more = len(found) > query.limit
+    next_cursor = PagesCursor.after(query.sort, shown[-1]).encode() if more else None
+    return PagesResponse(pages=shown, next_cursor=next_cursor)
+
+
 BEST_CLUSTER: dict[str, Any] = {
     "response_model": GetBestClusterResponse,
     "responses": PAGE_NOT_FOUND,
@@ -156,7 +170,7 @@ BEST_CLUSTER: dict[str, Any] = {
 @reads.get("/get_best_cluster", **BEST_CLUSTER)
 @reads.get("/get_best_cluster_api", **BEST_CLUSTER, include_in_schema=False)  # the brief's name
 async def get_best_cluster(
-    query: Annotated[GetBestClusterRequest, Query()], pool: PoolDep
+    query: Annotated[GetBestClusterRequest, Query()], pool: ReadPoolDep
 ) -> Response:
     """The cluster with the most clicks (ties: lower idx) with its clicks, oldest first: all of
     them, or the first `limit`."""
@@ -172,7 +186,7 @@ BEST_CLUSTER_BY_POST: dict[str, Any] = {
 
 @reads.post("/get_best_cluster", **BEST_CLUSTER_BY_POST)
 @reads.post("/get_best_cluster_api", **BEST_CLUSTER_BY_POST, include_in_schema=False)
-async def get_best_cluster_by_post(request: GetBestClusterRequest, pool: PoolDep) -> Response:
+async def get_best_cluster_by_post(request: GetBestClusterRequest, pool: ReadPoolDep) -> Response:
     """The same as `GET /get_best_cluster`, asked with a JSON body."""
     return await best_cluster(pool, request)
 
@@ -195,7 +209,7 @@ async def best_cluster(pool: Pool, request: GetBestClusterRequest) -> Response:
     responses={200: {"content": {"text/csv": {}}}, **PAGE_NOT_FOUND},
 )
 async def clicks_csv(
-    query: Annotated[ClustersRequest, Query()], pool: PoolDep
+    query: Annotated[ClustersRequest, Query()], pool: ReadPoolDep
 ) -> StreamingResponse:
     """The page's clicks saved in [since, until) as CSV, oldest first: x, y, cluster_idx and
     created_at (ISO 8601, UTC), streamed from the database whatever the page's size."""
@@ -218,7 +232,7 @@ async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary]
 
 
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}, **PAGE_NOT_FOUND})
-async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Response:
+async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> Response:
     """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
     down to about 5000 dots on big pages."""
     svg = views.heatmap_svg(*await heatmap_data(query.page_uuid, pool))
@@ -226,7 +240,7 @@ async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: PoolDep) -> Re
 
 
 @reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}, **PAGE_NOT_FOUND})
-async def heatmap_page(query: Annotated[PageQuery, Query()], pool: PoolDep) -> HTMLResponse:
+async def heatmap_page(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> HTMLResponse:
     """The heatmap beside a table of the clusters, as a plain HTML page."""
     return HTMLResponse(
         views.heatmap_page(query.page_uuid, *await heatmap_data(query.page_uuid, pool))
@@ -239,4 +253,7 @@ async def prometheus_metrics() -> Response:
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 
-router.include_router(reads)
+protected.include_router(reads)
+
+# The paths BearerToken lets through without a token.
+OPEN_PATHS = frozenset(route.path for route in probes.routes if isinstance(route, APIRoute))

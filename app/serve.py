@@ -16,6 +16,8 @@ from pathlib import Path
 import psycopg
 import uvicorn
 
+from app.logs import log_config
+from app.protocol import HeaderDeadlineProtocol
 from app.schema import migrate
 from app.settings import Settings, get_settings
 
@@ -55,9 +57,13 @@ def serve(settings: Settings, database_url: str) -> None:
         uvicorn.run(
             "app.main:create_app",
             factory=True,
+            log_config=log_config(settings.log_format),
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            http=HeaderDeadlineProtocol,
+            timeout_keep_alive=settings.keep_alive_seconds,
+            limit_concurrency=settings.limit_concurrency,
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         )
 

@@ -1,9 +1,12 @@
 """All configuration, read once from the environment (or a `.env` file)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["plain", "json"]
 
 
 class Settings(BaseSettings):
@@ -24,9 +27,22 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1)
     # How long in-flight requests may take to finish after SIGTERM.
     graceful_shutdown_seconds: int = Field(default=10, gt=0)
+    # How long a connection may take to send a request's headers, from when it opens or from the
+    # first byte of a later request; then it is closed (app/protocol.py).
+    header_timeout_seconds: float = Field(default=10, gt=0)
+    # How long a connection may stay idle between requests.
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    # Per worker: a request that finds this many connections open (idle ones and its own
+    # included) or this many requests in flight gets uvicorn's 503. 1 would refuse everything.
+    limit_concurrency: int = Field(default=500, ge=2)
+    # The access log and the app's own lines (a 503's reason): plain text, or JSON lines.
+    log_format: LogFormat = "plain"
 
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
+    # The read endpoints' own pool, smaller: analysts' reads cannot take the connections that
+    # saves need.
+    read_pool_max_size: int = Field(default=3, ge=1)
     # How long a request may wait for a pooled connection before it gets a 503 ...
     pool_timeout: float = Field(default=1.5, gt=0)
     # ... and how many may wait at once; more get a 503 at once, so memory stays bounded.

@@ -2,7 +2,8 @@
 
 For a change to save_click(): pgbench runs the service's save statement on two databases of
 one server (DATABASE_URL's, or an embedded one), migrated to OLD and to NEW and holding the same
-pages (one page, and 1,000 pages, of 50 clusters each), in interleaved rounds. It prints the
+pages (one page, and 1,000 pages, of 50 clusters each), in interleaved rounds. Both revisions
+must take the statement that the service sends now (0004 and later). It prints the
 medians, and writes them to bench/RESULTS-revisions.md.
 """
 
@@ -52,6 +53,12 @@ def database_at(server_url: str, revision: str) -> str:
                 for idx, (x, y) in enumerate(CENTERS.tolist())
             ],
         )
+        if conn.execute("SELECT to_regclass('page_totals')").fetchone() != (None,):  # 0005 on
+            copy_rows(
+                conn,
+                "COPY page_totals (page_uuid, clicks, clusters, last_click_at) FROM STDIN",
+                [(page, SIZE * len(CENTERS), len(CENTERS), "now") for page in pages],
+            )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")

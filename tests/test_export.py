@@ -100,9 +100,10 @@ async def test_export_of_a_million_clicks_streams_in_flat_memory(export_database
 async def test_a_client_that_leaves_mid_export_gives_the_connection_back(
     export_database: str,
 ) -> None:
-    # One worker with one pooled connection: the next request needs the export's.
-    pool = {"POOL_MIN_SIZE": "1", "POOL_MAX_SIZE": "1", "POOL_TIMEOUT": "10"}
-    with running_server(export_database, workers=1, **pool) as server:
+    # One worker with one read connection: the next export needs the first one's.
+    with running_server(
+        export_database, workers=1, READ_POOL_MAX_SIZE="1", POOL_TIMEOUT="10"
+    ) as server:
         async with server.client() as client:
             async with client.stream("GET", "/clicks.csv", params={"page_uuid": "big"}) as response:
                 await anext(response.aiter_bytes())

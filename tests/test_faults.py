@@ -5,7 +5,6 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,22 +16,10 @@ from app.schema import migrate
 from app.settings import Settings
 from harness.servers import restartable_postgres, running_server
 from tests.db_checks import assert_clusters_match_clicks, wait_for_lock_waiters
-from tests.helpers import SAVE, app_client, click, random_prefix
+from tests.helpers import SAVE, Outcome, app_client, click, random_prefix
 
 OUTAGE_SECONDS = 4
 RECOVERY_SECONDS = 5
-
-
-@dataclass
-class Outcome:
-    route: str
-    page_uuid: str
-    x: float
-    y: float
-    started: float
-    finished: float
-    status: int
-    body: object
 
 
 async def send_until(

@@ -9,18 +9,15 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
+from app.main import create_app
 from app.pool import Connection
 from app.settings import Settings
 from tests.db_checks import snapshot
-from tests.helpers import (
-    BEST_CLUSTER_NEW_WAYS,
-    CLICK_ROUTES,
-    SAVE,
-    app_client,
-    ask,
-    click,
-    random_prefix,
-)
+from tests.helpers import CLICK_ROUTES, SAVE, app_client, click, in_chunks, random_prefix
+
+TOKEN = "s3cret-token"
+WITH_TOKEN = {"authorization": f"Bearer {TOKEN}"}
+OPEN = ["/", "/health", "/ready"]
 
 
 async def test_health_and_ready(client: httpx.AsyncClient) -> None:
@@ -90,12 +87,8 @@ async def test_body_over_64_kib_is_413(
     assert response.status_code == 413
     assert "bytes" in response.json()["detail"]
 
-    async def chunks() -> AsyncIterator[bytes]:
-        for start in range(0, len(padded), 8192):
-            yield padded[start : start + 8192].encode()
-
     streamed = await client.post(
-        route, content=chunks(), headers={"content-type": "application/json"}
+        route, content=in_chunks(padded), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413
     assert await snapshot(conn) == before
@@ -127,7 +120,7 @@ async def test_json_with_charset_is_accepted(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 async def token_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(database_url=database_url, api_token=SecretStr("s3cret-token"))
+    settings = Settings(database_url=database_url, api_token=SecretStr(TOKEN))
     async with app_client(settings) as client:
         yield client
 
@@ -148,20 +141,55 @@ async def test_with_api_token_set_clicks_need_it(
 
 
 async def test_with_api_token_set_the_right_token_passes(token_client: httpx.AsyncClient) -> None:
-    headers = {"authorization": "Bearer s3cret-token"}
-    response = await token_client.post(SAVE, json=click(random_prefix()), headers=headers)
+    response = await token_client.post(SAVE, json=click(random_prefix()), headers=WITH_TOKEN)
     assert response.json() == {"cluster_idx": 0, "is_new": True}
 
 
-@pytest.mark.parametrize(("method", "route"), [*BEST_CLUSTER_NEW_WAYS, ("GET", "/clicks.csv")])
-async def test_with_api_token_set_new_reads_need_it(
-    token_client: httpx.AsyncClient, page: str, method: str, route: str
-) -> None:
-    assert (await ask(token_client, method, route, page_uuid=page)).status_code == 401
-
-
-@pytest.mark.parametrize("route", ["/", "/health", "/ready"])
+@pytest.mark.parametrize("route", OPEN)
 async def test_with_api_token_set_probes_stay_open(
     token_client: httpx.AsyncClient, route: str
 ) -> None:
     assert (await token_client.get(route)).status_code == 200
+
+
+NESTED = "[" * 10_000 + "]" * 10_000
+TOO_LARGE = json.dumps({**click("p"), "padding": "x" * 70_000})
+
+
+@pytest.mark.parametrize("route", CLICK_ROUTES)
+@pytest.mark.parametrize(
+    ("body", "streamed"),
+    [("{not json", False), (NESTED, False), (TOO_LARGE, False), (TOO_LARGE, True)],
+    ids=["invalid", "nested", "too large", "too large, streamed"],
+)
+async def test_with_api_token_set_the_token_is_checked_before_the_body(
+    token_client: httpx.AsyncClient, route: str, body: str, streamed: bool
+) -> None:
+    content = in_chunks(body) if streamed else body
+    response = await token_client.post(
+        route, content=content, headers={"content-type": "application/json"}
+    )
+    assert (response.status_code, response.json()) == (
+        401,
+        {"detail": "missing or wrong bearer token"},
+    )
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("route", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+async def test_with_api_token_set_the_docs_need_it(
+    token_client: httpx.AsyncClient, route: str
+) -> None:
+    assert (await token_client.get(route)).status_code == 401
+    assert (await token_client.get(route, headers=WITH_TOKEN)).status_code == 200
+
+
+def test_openapi_shows_the_bearer_exactly_when_a_token_is_set() -> None:
+    for token in [None, SecretStr(TOKEN)]:
+        schema = create_app(Settings(api_token=token)).openapi()
+        assert ("securitySchemes" in schema.get("components", {})) == (token is not None)
+        for path, operations in schema["paths"].items():
+            needs_token = token is not None and path not in OPEN
+            for operation in operations.values():
+                assert ("security" in operation) == needs_token, path
+                assert ("401" in operation["responses"]) == needs_token, path

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 
+from app import db
 from app.pool import Connection
 from harness.servers import running_server
 from tests.helpers import (
@@ -41,11 +42,7 @@ async def test_heatmap_of_a_big_page_is_sampled(
     async with conn.cursor().copy(copy_clicks) as copy:
         for number in range(clicks):
             await copy.write_row((page, number + 2, 0.5 + (number % 7) / 1000, 0.5, 0))
-    await conn.execute(
-        "UPDATE clusters SET size = size + %s, sum_x = sum_x + %s, sum_y = sum_y + %s"
-        " WHERE page_uuid = %s",
-        (clicks, sum(0.5 + (n % 7) / 1000 for n in range(clicks)), 0.5 * clicks, page),
-    )
+    await db.rebuild_summaries(conn, page)
     svg = (await client.get("/heatmap.svg", params={"page_uuid": page})).text
     assert 2_000 <= svg.count(' r="2" ') <= 5_000
     assert 'class="centroid"' in svg

@@ -59,17 +59,7 @@ async def test_keys_are_per_page_and_per_key(client: httpx.AsyncClient, conn: Co
     assert len(await stored(conn, other_page)) == 1
 
 
-async def test_the_drafts_quoted_form_names_the_same_key(
-    client: httpx.AsyncClient, conn: Connection
-) -> None:
-    page = random_prefix()
-    for key in ['"k-1"', "k-1", '"k-1"']:
-        response = await client.post(SAVE, json=click(page), headers=keyed(key))
-        assert response.json() == {"cluster_idx": 0, "is_new": True}
-    assert len(await stored(conn, page)) == 1
-
-
-@pytest.mark.parametrize("key", ["", '""', "k" * 256, "caf\u00e9", "tab\there", "\x7f"])
+@pytest.mark.parametrize("key", ["", "k" * 256, "caf\u00e9", "tab\there", "\x7f"])
 async def test_a_malformed_key_is_422_and_stores_nothing(
     client: httpx.AsyncClient, conn: Connection, key: str
 ) -> None:

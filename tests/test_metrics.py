@@ -7,19 +7,9 @@ from contextlib import suppress
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.servers import running_server
-from tests.helpers import SAVE, click, random_prefix, save_all
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
+from tests.helpers import SAVE, click, metric, random_prefix, save_all
 
 
 async def test_metrics_count_requests_and_saves(client: httpx.AsyncClient) -> None:
@@ -34,6 +24,13 @@ async def test_metrics_count_requests_and_saves(client: httpx.AsyncClient) -> No
     ]:
         assert metric(after, name, **labels) - metric(before, name, **labels) == increase, name
     assert metric(after, "clickclust_pool_connections") >= 1
+
+
+async def test_pool_gauges_are_labelled_by_pool(client: httpx.AsyncClient, page: str) -> None:
+    assert (await client.get("/clusters", params={"page_uuid": page})).status_code == 200
+    text = (await client.get("/metrics")).text
+    for pool in ["clicks", "reads"]:
+        assert metric(text, "clickclust_pool_connections", pool=pool) >= 1, pool
 
 
 def test_metrics_add_up_over_worker_processes(database_url: str) -> None:
@@ -54,7 +51,11 @@ def test_a_killed_workers_pool_gauges_are_dropped(database_url: str, tmp_path: P
         return {int(path.stem.rsplit("_", 1)[1]) for path in tmp_path.glob("gauge_livesum_*.db")}
 
     with running_server(
-        database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), POOL_MAX_SIZE="2"
+        database_url,
+        workers=2,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        POOL_MAX_SIZE="2",
+        READ_POOL_MAX_SIZE="1",
     ) as server:
         deadline = time.monotonic() + 30
         while len(gauge_pids()) < 2:  # fresh connections, until both workers have served
@@ -68,4 +69,4 @@ def test_a_killed_workers_pool_gauges_are_dropped(database_url: str, tmp_path: P
             assert time.monotonic() < deadline + 30, "the killed worker is still there"
         text = httpx.get(server.url + "/metrics").text
     assert killed not in gauge_pids()
-    assert metric(text, "clickclust_pool_connections") <= 2 * len(gauge_pids())
+    assert metric(text, "clickclust_pool_connections") <= (2 + 1) * len(gauge_pids())

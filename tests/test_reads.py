@@ -1,14 +1,28 @@
 """The read API: a page's clusters, in a time window, and its biggest cluster."""
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from app import db
 from app.pool import Connection
-from tests.helpers import BEST_CLUSTER_NEW_WAYS, PAGE_READS, ask, random_prefix, save_all
+from harness.servers import running_server
+from tests.db_checks import wait_for_backends
+from tests.helpers import (
+    BEST_CLUSTER_NEW_WAYS,
+    PAGE_READS,
+    PREDICT,
+    SAVE,
+    ask,
+    click,
+    random_prefix,
+    save_all,
+)
 
 
 async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
@@ -16,9 +30,9 @@ async def test_clusters_of_a_page(client: httpx.AsyncClient, page: str) -> None:
     clusters = response.json()
     assert [(c["cluster_idx"], c["size"]) for c in clusters] == [(0, 3), (1, 1), (2, 2)]
     assert clusters[0]["centroid"] == pytest.approx({"x": 0.62 / 3, "y": 0.63 / 3})
-    assert clusters[0]["radius"] == pytest.approx(
-        ((0.2 - 0.62 / 3) ** 2 + (0.23 - 0.21) ** 2) ** 0.5
-    )
+    members = [(0.2, 0.2), (0.22, 0.2), (0.2, 0.23)]
+    squares = [(x - 0.62 / 3) ** 2 + (y - 0.21) ** 2 for x, y in members]
+    assert clusters[0]["radius"] == pytest.approx((sum(squares) / 3) ** 0.5)  # RMS distance
     assert clusters[1] == {
         "cluster_idx": 1,
         "size": 1,
@@ -37,6 +51,7 @@ async def test_clusters_in_a_time_window(
         " WHERE page_uuid = %s AND x = 0.2",
         (page,),
     )
+    await db.rebuild_summaries(conn, page)  # the rollups, as if those clicks came 2 days ago
     since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     response = await client.get("/clusters", params={"page_uuid": page, "since": since})
     assert [(c["cluster_idx"], c["size"]) for c in response.json()] == [(0, 1), (1, 1), (2, 2)]
@@ -49,6 +64,28 @@ async def test_clusters_in_a_time_window(
 async def test_an_unknown_page_is_404_on_every_read(client: httpx.AsyncClient, route: str) -> None:
     response = await client.get(route, params={"page_uuid": random_prefix()})
     assert (response.status_code, response.json()) == (404, {"detail": "page not found"})
+
+
+@pytest.mark.parametrize(
+    ("window", "sizes"),
+    [
+        ({"since": "2026-01-01T22:40:00Z"}, [3, 1, 2]),  # January 1 overlaps: all of it
+        ({"since": "2026-01-02"}, []),
+        ({"until": "2026-01-01"}, []),
+        ({"until": "2026-01-01T00:00:01Z"}, [3, 1, 2]),
+        ({"since": "2026-01-02T05:00:00+05:30", "until": "2026-01-02T05:29:59+05:30"}, [3, 1, 2]),
+        ({"since": "2026-01-02T05:30:00+05:30"}, []),
+    ],
+)
+async def test_windows_count_each_utc_day_they_overlap_whole(
+    client: httpx.AsyncClient, conn: Connection, page: str, window: dict[str, str], sizes: list[int]
+) -> None:
+    await conn.execute(
+        "UPDATE clicks SET created_at = '2026-01-01T10:20:00Z' WHERE page_uuid = %s", (page,)
+    )
+    await db.rebuild_summaries(conn, page)  # the clicks' rollups now fall on January 1
+    response = await client.get("/clusters", params={"page_uuid": page, **window})
+    assert [c["size"] for c in response.json()] == sizes
 
 
 @pytest.mark.parametrize("since", ["yesterday", "1764460800", "1.5", ""])
@@ -150,3 +187,44 @@ async def test_best_cluster_allows_get_and_post(client: httpx.AsyncClient) -> No
     for route in ["/get_best_cluster", "/get_best_cluster_api"]:
         response = await client.put(route, params={"page_uuid": "p"})
         assert (response.status_code, response.headers["allow"]) == (405, "GET, POST")
+
+
+async def test_reads_that_exhaust_their_pool_leave_saves_and_predicts_theirs(
+    conn: Connection, database_url: str
+) -> None:
+    # A page whose clusters have ten years of daily rollups: reading them keeps a connection
+    # busy for a while.
+    page = random_prefix()
+    await conn.execute("INSERT INTO pages (page_uuid) VALUES (%s)", (page,))
+    await conn.execute(
+        "INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx, created_at)"
+        " SELECT %s, i, random(), random(), i / 3650, now() - i %% 3650 * interval '1 day'"
+        " FROM generate_series(1, 50 * 3650) AS i",
+        (page,),
+    )
+    await db.rebuild_summaries(conn, page)
+    read_pool_max_size = 2
+    with running_server(
+        database_url, workers=1, POOL_MAX_SIZE="4", READ_POOL_MAX_SIZE=str(read_pool_max_size)
+    ) as server:
+        async with server.client() as client:
+            done = asyncio.Event()
+
+            async def read_until_done() -> None:
+                while not done.is_set():
+                    response = await client.get("/clusters", params={"page_uuid": page})
+                    assert response.status_code in {200, 503}  # 503: no read connection in time
+
+            readers = [asyncio.create_task(read_until_done()) for _ in range(20)]
+            await wait_for_backends(
+                conn, read_pool_max_size, "state = 'active' AND query LIKE '%%sum_squares%%'"
+            )
+            elapsed = []
+            for route in [SAVE, PREDICT] * 5:
+                started = time.monotonic()
+                response = await client.post(route, json=click(random_prefix()))
+                elapsed.append(time.monotonic() - started)
+                assert response.status_code == 200
+            done.set()
+            await asyncio.gather(*readers)
+    assert max(elapsed) < 0.5

@@ -37,3 +37,14 @@ def test_the_service_refuses_to_start_with_a_blank_token(database_url: str) -> N
     )
     assert started.returncode != 0
     assert "API_TOKEN is set but blank" in started.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("header_timeout_seconds", 0), ("keep_alive_seconds", 0), ("limit_concurrency", 1)],
+)
+def test_connection_bounds_that_would_refuse_every_request_are_refused(
+    setting: str, value: int
+) -> None:
+    with pytest.raises(ValidationError, match=setting):
+        Settings.model_validate({setting: value})

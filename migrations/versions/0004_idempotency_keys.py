@@ -40,7 +40,7 @@ CREATE_KEYS = [
 KEY_REUSED = "CK001"
 ARGUMENTS_0003 = "text, double precision, double precision, double precision"
 SAVE_CLICK = f"""
-CREATE FUNCTION save_click(
+CREATE OR REPLACE FUNCTION save_click(
     page text, x double precision, y double precision, radius double precision,
     idempotency_key text DEFAULT NULL
 ) RETURNS TABLE (cluster_idx integer, is_new boolean, replayed boolean)

@@ -1,0 +1,94 @@
+"""The list of pages: totals kept by saves, two orders, prefix filter, cursor pagination."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import random_prefix, save_all
+
+# Saved in this order; clicks per page: e 5, a 3, c 2, d 2, b 1; clusters: a 2, the others 1.
+SAVES = [("a", 0.1), ("b", 0.1), ("a", 0.1), ("c", 0.1), ("d", 0.1), ("e", 0.1), ("a", 0.9)]
+SAVES += [("e", 0.1)] * 4 + [("c", 0.1), ("d", 0.1)]
+
+
+@pytest.fixture
+async def prefix(client: httpx.AsyncClient) -> str:
+    prefix = random_prefix() + "%_/"  # LIKE's wildcards, taken literally
+    for page, x in SAVES:
+        await save_all(client, prefix + page, [(x, 0.5)])
+    return prefix
+
+
+async def all_pages(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    """Every page of the listing, following next_cursor, two at a time."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 2} | ({"cursor": cursor} if cursor else {})
+        response = await client.get("/pages", params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"pages", "next_cursor"}
+        found += body["pages"]
+        if (cursor := body["next_cursor"]) is None:
+            return found
+
+
+async def test_pages_by_clicks_then_page_uuid(client: httpx.AsyncClient, prefix: str) -> None:
+    pages = await all_pages(client, prefix=prefix)
+    assert [(p["page_uuid"], p["clicks"], p["clusters"]) for p in pages] == [
+        (prefix + "e", 5, 1),
+        (prefix + "a", 3, 2),
+        (prefix + "c", 2, 1),
+        (prefix + "d", 2, 1),
+        (prefix + "b", 1, 1),
+    ]
+    assert set(pages[0]) == {"page_uuid", "clicks", "clusters", "last_click_at"}
+
+
+async def test_pages_by_latest_click(client: httpx.AsyncClient, prefix: str) -> None:
+    pages = await all_pages(client, prefix=prefix, sort="recent")
+    assert [p["page_uuid"].removeprefix(prefix) for p in pages] == ["d", "c", "e", "a", "b"]
+    times = [p["last_click_at"] for p in pages]
+    assert times == sorted(times, reverse=True)
+
+
+async def test_saves_keep_the_totals(client: httpx.AsyncClient, prefix: str) -> None:
+    await save_all(client, prefix + "b", [(0.5, 0.9), (0.5, 0.9)])
+    pages = await all_pages(client, prefix=prefix + "b")
+    assert [(p["clicks"], p["clusters"]) for p in pages] == [(3, 2)]
+    recent = await all_pages(client, prefix=prefix, sort="recent")
+    assert recent[0]["page_uuid"] == prefix + "b"
+
+
+async def test_a_prefix_with_no_pages_lists_none(client: httpx.AsyncClient) -> None:
+    response = await client.get("/pages", params={"prefix": random_prefix()})
+    assert response.json() == {"pages": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+        ({"cursor": "%%%"}, "cursor"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"sort": "size"}, "sort"),
+        ({"page": 2}, "page"),
+    ],
+)
+async def test_bad_listing_requests_are_422(
+    client: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    response = await client.get("/pages", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == field
+
+
+async def test_a_cursor_is_for_its_own_sort(client: httpx.AsyncClient, prefix: str) -> None:
+    first = await client.get("/pages", params={"prefix": prefix, "limit": 1})
+    cursor = first.json()["next_cursor"]
+    response = await client.get("/pages", params={"cursor": cursor, "sort": "recent"})
+    assert response.status_code == 422
+    assert "sort" in response.json()["detail"][0]["msg"]
