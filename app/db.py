@@ -1,7 +1,10 @@
 """Every SQL statement the app sends, each beside the function that sends it, and the
 transactions around them. Rows come back as the named tuples below."""
 
+import asyncio
+import math
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import NamedTuple
 
@@ -12,7 +15,7 @@ from psycopg.rows import class_row
 
 from app.clustering import centroids, nearest_cluster
 from app.data_models import NewClickRequest, PagesCursor, PagesSort, PageSummary
-from app.pool import Connection, Pool
+from app.pool import Connection, Pool, cut_off_at
 
 
 class Click(NamedTuple):
@@ -203,15 +206,32 @@ async def clicks_in_window(
     empty; PageNotFoundError instead for a page that never had a click. Holds a pooled
     connection, in a transaction, until the iteration ends or is closed."""
     params = {"page_uuid": page_uuid, "since": since, "until": until}
-    async with pool.connection() as conn, conn.transaction():
-        cursor = conn.cursor("clicks_in_window")
-        await cursor.execute(CLICKS_IN_WINDOW, params)
-        batch = await cursor.fetchmany(EXPORT_BATCH_ROWS)
-        if not batch and not await page_exists_on(conn, page_uuid):
-            raise PageNotFoundError(page_uuid)
-        yield batch
-        while batch := await cursor.fetchmany(EXPORT_BATCH_ROWS):
+    # A download may take any time: each step with the database gets the pool's deadline
+    # instead, so the transaction is begun and ended by hand, not by a context manager.
+    async with pool.connection(use_seconds=math.inf) as conn:
+        try:
+            async with step_deadline(pool, conn):
+                await conn.execute("BEGIN")
+                cursor = conn.cursor("clicks_in_window")
+                await cursor.execute(CLICKS_IN_WINDOW, params)
+                batch = await cursor.fetchmany(EXPORT_BATCH_ROWS)
+                if not batch and not await page_exists_on(conn, page_uuid):
+                    raise PageNotFoundError(page_uuid)
             yield batch
+            while len(batch) == EXPORT_BATCH_ROWS:
+                async with step_deadline(pool, conn):
+                    batch = await cursor.fetchmany(EXPORT_BATCH_ROWS)
+                if batch:
+                    yield batch
+        finally:
+            if not conn.closed:
+                async with step_deadline(pool, conn):
+                    await conn.execute("ROLLBACK")
+
+
+def step_deadline(pool: Pool, conn: Connection) -> AbstractAsyncContextManager[None]:
+    """The pool's deadline for one step, counted from now."""
+    return cut_off_at(conn, asyncio.get_running_loop().time() + pool.use_seconds)
 
 
 BIGGEST_CLUSTER = (

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from harness.servers import running_server
+from harness.servers import restartable_postgres, running_server
 from tests.helpers import CLICKS, migrated_database
 
 CLICKS_CLUSTERS = [0, 0, 1, 0, 2, 2]
@@ -49,20 +50,25 @@ async def test_export_holds_the_clicks_in_order_with_their_utc_time(
     ]
 
 
+def load_clicks(database_url: str, pages: dict[str, int]) -> None:
+    """Pages with this many clicks each: only what an export reads, no summaries."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for page, clicks in pages.items():
+            conn.execute("INSERT INTO pages (page_uuid) VALUES (%s)", (page,))
+            conn.execute(
+                "INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx, created_at)"
+                " SELECT %s, n, random(), random(), n %% 12, now() + n * interval '1 ms'"
+                " FROM generate_series(1, %s) AS n",
+                (page, clicks),
+            )
+
+
 @pytest.fixture(scope="module")
 def export_database(server_url: str) -> Iterator[str]:
     """A database of its own, so that no other test scans it, with a page of a million clicks,
     "big", and one of a thousand, "small"."""
     with migrated_database(server_url) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for page, clicks in [("big", BIG_PAGE_CLICKS), ("small", 1_000)]:
-                conn.execute("INSERT INTO pages (page_uuid) VALUES (%s)", (page,))
-                conn.execute(
-                    "INSERT INTO clicks (page_uuid, seq, x, y, cluster_idx, created_at)"
-                    " SELECT %s, n, random(), random(), n %% 12, now() + n * interval '1 ms'"
-                    " FROM generate_series(1, %s) AS n",
-                    (page, clicks),
-                )
+        load_clicks(url, {"big": BIG_PAGE_CLICKS, "small": 1_000})
         yield url
 
 
@@ -80,20 +86,24 @@ def reset_peak_rss(pid: int) -> int:
 
 
 async def test_export_of_a_million_clicks_streams_in_flat_memory(export_database: str) -> None:
-    # With one worker uvicorn serves from the server process itself: the process to watch.
-    with running_server(export_database, workers=1) as server:
+    # With one worker uvicorn serves from the server process itself: the process to watch. Its
+    # deadline for a statement, 0.7 s, is far shorter than the download: each batch has it.
+    with running_server(export_database, workers=1, STATEMENT_TIMEOUT_SECONDS="0.2") as server:
         async with server.client() as client:
             # The first export's one-time costs are not the ones measured.
             (await client.get("/clicks.csv", params={"page_uuid": "small"})).raise_for_status()
             before = reset_peak_rss(server.process.pid)
             size = lines = 0
+            started = time.monotonic()
             async with client.stream("GET", "/clicks.csv", params={"page_uuid": "big"}) as response:
                 assert response.status_code == 200
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     lines += chunk.count(b"\n")
+            took = time.monotonic() - started
             growth = peak_rss(server.process.pid) - before
     assert lines == 1 + BIG_PAGE_CLICKS
+    assert took > 0.7
     assert growth < size / 10, f"peak RSS grew {growth / 2**20:.1f} MiB, CSV {size / 2**20:.1f} MiB"
 
 
@@ -130,3 +140,25 @@ async def test_an_export_that_the_database_cuts_short_is_an_incomplete_transfer(
             with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
                 async for _ in chunks:
                     pass
+
+
+async def test_an_export_that_a_frozen_database_stops_ends_at_the_deadline(tmp_path: Path) -> None:
+    # The download as a whole has no deadline; each step with the database has the statement's.
+    deadline_seconds = 1 + 0.5
+    with (
+        restartable_postgres(tmp_path / "postgres") as postgres,
+        running_server(postgres.url, workers=1, STATEMENT_TIMEOUT_SECONDS="1") as server,
+    ):
+        load_clicks(postgres.url, {"big": 200_000})
+        async with (
+            server.client() as client,
+            client.stream("GET", "/clicks.csv", params={"page_uuid": "big"}) as response,
+        ):
+            chunks = response.aiter_bytes()
+            await anext(chunks)
+            with postgres.frozen():
+                started = time.monotonic()
+                with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+                    async for _ in chunks:
+                        pass
+                assert time.monotonic() - started < deadline_seconds + 1
