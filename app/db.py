@@ -4,12 +4,10 @@ transactions around them. Rows come back as the named tuples below."""
 from datetime import datetime
 from typing import NamedTuple
 
-import numpy as np
 from psycopg import DatabaseError, sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import class_row
 
-from app.clustering import centroids, nearest_cluster
 from app.data_models import NewClickRequest, PagesCursor, PagesSort, PageSummary
 from app.pool import Connection, Pool
 
@@ -36,6 +34,12 @@ class ClusterStats(NamedTuple):
 # The request path: one statement each.
 
 
+def click_params(click: NewClickRequest, radius: float) -> dict[str, object]:
+    """A click's parameters, as SAVE_CLICK and PREDICT_CLUSTER name them."""
+    point = click.coordinates
+    return {"page_uuid": click.page_uuid, "x": point.x, "y": point.y, "radius": radius}
+
+
 class Saved(NamedTuple):
     cluster_idx: int
     is_new: bool
@@ -49,7 +53,10 @@ class KeyReusedError(Exception):
 # What save_click() raises for KeyReusedError (migrations/versions/0004_idempotency_keys.py).
 KEY_REUSED = "CK001"
 # A save is this one statement, its own transaction: see migrations/versions/0004_*.py.
-SAVE_CLICK = "SELECT cluster_idx, is_new, replayed FROM save_click(%s, %s, %s, %s, %s)"
+SAVE_CLICK = """
+    SELECT cluster_idx, is_new, replayed
+    FROM save_click(%(page_uuid)s, %(x)s, %(y)s, %(radius)s, %(key)s)
+"""
 
 
 async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str | None) -> Saved:
@@ -58,8 +65,7 @@ async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(Saved))
         try:
-            point = click.coordinates
-            await cursor.execute(SAVE_CLICK, (click.page_uuid, point.x, point.y, radius, key))
+            await cursor.execute(SAVE_CLICK, {**click_params(click, radius), "key": key})
         except DatabaseError as error:
             if error.sqlstate == KEY_REUSED:
                 raise KeyReusedError(error.diag.message_primary) from error
@@ -68,17 +74,26 @@ async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str
     return saved
 
 
-SELECT_CLUSTERS = (
-    "SELECT sum_x, sum_y, size FROM clusters WHERE page_uuid = %s ORDER BY cluster_idx"
-)
+# The rule of app.clustering.nearest_cluster, in SQL as in save_click(): one row back, or none.
+PREDICT_CLUSTER = """
+    SELECT cluster_idx FROM (
+        SELECT cluster_idx,
+            sqrt(ieee_square(ieee_mean(sum_x, size) - %(x)s)
+                + ieee_square(ieee_mean(sum_y, size) - %(y)s)) AS distance
+        FROM clusters WHERE page_uuid = %(page_uuid)s
+        ORDER BY 2, 1
+        LIMIT 1
+    ) AS nearest
+    WHERE distance <= %(radius)s
+"""
 
 
 async def predict_cluster(pool: Pool, click: NewClickRequest, radius: float) -> int | None:
+    """The cluster the click would join, or None if it would open one."""
     async with pool.connection() as conn:
-        cursor = await conn.execute(SELECT_CLUSTERS, (click.page_uuid,))
-        summaries = np.array(await cursor.fetchall(), dtype=np.float64).reshape(-1, 3)
-    point = (click.coordinates.x, click.coordinates.y)
-    return nearest_cluster(centroids(summaries[:, :2], summaries[:, 2]), point, radius)
+        cursor = await conn.execute(PREDICT_CLUSTER, click_params(click, radius))
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
