@@ -191,8 +191,9 @@ async def heatmap_page(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) 
 
 
 @reads.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
-async def prometheus_metrics() -> Response:
+async def prometheus_metrics(pool: PoolDep, read_pool: ReadPoolDep) -> Response:
     """Prometheus exposition: requests by route and status, latency, saves, pool usage."""
+    metrics.sample_pools([pool, read_pool])  # this worker's now; the others' within a second
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 
