@@ -4,7 +4,8 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -95,7 +96,30 @@ class ClusterSummary(BaseModel):
     cluster_idx: int
     size: int
     centroid: Coordinates
-    radius: float  # the largest distance of a member click from the centroid
+    radius: float  # the root mean square distance of the member clicks from the centroid
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http or https URL")
+    return value
+
+
+# An image URL for the browser to fetch; the server only checks its scheme.
+ImageUrl = Annotated[str, Field(max_length=2048, strict=True), AfterValidator(_http_url)]
+
+
+class HeatmapRequest(ClustersRequest):
+    background: ImageUrl | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def empty_is_absent(cls, data: Any) -> Any:
+        # An HTML form sends the fields left blank as empty parameters.
+        if isinstance(data, dict):
+            return {name: value for name, value in data.items() if value != ""}
+        return data
 
 
 PagesSort = Literal["clicks", "recent"]  # most clicks first, or latest click first
