@@ -5,7 +5,6 @@ import binascii
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -99,15 +98,22 @@ class ClusterSummary(BaseModel):
     radius: float  # the root mean square distance of the member clicks from the centroid
 
 
+# http or https, a host, and no spaces or control characters. The server never fetches it.
+HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x20]+([/?#][^\x00-\x20]*)?$"
+
+
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        raise ValueError("must be an http or https URL")
+    if not re.fullmatch(HTTP_URL, value):
+        raise ValueError("must be an http or https URL, without spaces")
     return value
 
 
-# An image URL for the browser to fetch; the server only checks its scheme.
-ImageUrl = Annotated[str, Field(max_length=2048, strict=True), AfterValidator(_http_url)]
+# An image for the browser to fetch. The pattern is the schema's; the validator says it plainly.
+ImageUrl = Annotated[
+    str,
+    Field(max_length=2048, strict=True, json_schema_extra={"pattern": HTTP_URL}),
+    AfterValidator(_http_url),
+]
 
 
 class HeatmapRequest(ClustersRequest):

@@ -16,13 +16,14 @@ from app.data_models import ClusterSummary, HeatmapRequest, PagesRequest, PagesR
 PLOT = 600  # pixels per unit of the page's square
 GRID = 50  # density cells per side of the square
 CELL = PLOT // GRID
+CELL_SHARE = f"{100 / GRID:g}%"
 LEFT, TOP = 46, 34  # room for the axes
 LEGEND_X = LEFT + PLOT + 24
 WIDTH, HEIGHT = LEGEND_X + 190, TOP + PLOT + 16
 TICKS = (0, 0.25, 0.5, 0.75, 1)
 # Sequential, light to dark (ColorBrewer YlOrRd): colour says how dense, never which cluster.
 RAMP = ("#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026")
-CELL_OPACITY = 0.75
+CELL_OPACITY = 0.7
 LABEL_FONT = 12
 CHAR_WIDTH = 6.8  # a rough average at LABEL_FONT, to keep labels from overlapping
 # Without a window, the trend shows the last 30 days; a window's trend, its last 366 at most.
@@ -150,8 +151,8 @@ def legend(bounds: list[float]) -> str:
     below = 52 + 20 * max(len(bounds), 1)
     return (
         f'<g class="legend" transform="translate({LEGEND_X},{TOP})" font-size="12">'
-        '<text y="4" font-weight="600">Clicks per cell</text>'
-        f'<text y="20" fill="#555">modelled; a cell is 1/{GRID} &#215; 1/{GRID}</text>'
+        '<text y="4" font-weight="600">Modelled clicks per cell</text>'
+        f'<text y="20" fill="#555">a cell: {CELL_SHARE} &#215; {CELL_SHARE} of the page</text>'
         f"{rows or NO_CLICKS}"
         f'<circle cx="9" cy="{below + 8}" r="8" fill="none" stroke="#111" stroke-width="1.5"/>'
         f'<text x="26" y="{below + 12}">cluster, at its RMS radius</text>'
@@ -383,23 +384,28 @@ def pages_page(query: PagesRequest, found: PagesResponse) -> str:
         f'<option value="{sort}"{" selected" if sort == query.sort else ""}>{text}</option>'
         for sort, text in sorts.items()
     )
-    more = (
-        f'<a rel="next" href="{href("/pages.html", **listing, cursor=found.next_cursor)}">'
-        f"next {query.limit} pages</a> · "
+    links = (
+        [
+            f'<a rel="next" href="{href("/pages.html", **listing, cursor=found.next_cursor)}">'
+            f"next {query.limit} pages</a>"
+        ]
         if found.next_cursor
-        else ""
+        else []
     )
-    first = f'<a href="{href("/pages.html", **listing)}">first pages</a> · ' if query.cursor else ""
+    if query.cursor:
+        links.append(f'<a href="{href("/pages.html", **listing)}">first pages</a>')
+    cursor = query.cursor and query.cursor.encode()
+    links.append(f'this list as <a href="{href("/pages", **listing, cursor=cursor)}">JSON</a>')
+    starting = f" whose id starts with <code>{escape(query.prefix)}</code>" if query.prefix else ""
     body = (
         "<h1>Pages</h1>"
+        f"<p>Pages with clicks{starting}, {sorts[query.sort]}; each opens its heatmap.</p>"
         '<form method="get" action="/pages.html">'
         f'<label>page id starts with<input name="prefix" value="{escape(query.prefix)}"></label>'
         f'<label>order<select name="sort">{options}</select></label>'
         f'<input type="hidden" name="limit" value="{query.limit}"><button>Show</button></form>'
         "<table><thead><tr><th>page</th><th>clicks</th><th>clusters</th>"
         f"<th>latest click (UTC)</th></tr></thead><tbody>{rows}</tbody></table>"
-        f"<p>{'' if rows else 'No pages with clicks here. '}{more}{first}"
-        f'as <a href="{href("/pages", **listing, cursor=query.cursor)}">'
-        "JSON</a></p>"
+        f"<p>{'' if rows else 'None here. '}{' · '.join(links)}</p>"
     )
     return document("pages", body)

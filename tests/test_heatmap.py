@@ -33,7 +33,7 @@ async def test_heatmap_svg_draws_density_legend_clusters_and_axes(
     labels = re.findall(r'class="cluster-label"[^>]*>([^<]*)<', svg)
     assert labels == ["#0 · 3 · 50.0%", "#1 · 1 · 16.7%", "#2 · 2 · 33.3%"]
     assert 'class="legend"' in svg
-    assert "Clicks per cell" in svg
+    assert "Modelled clicks per cell" in svg
     for tick in ["0", "0.25", "0.5", "0.75", "1"]:
         assert f">{tick}</text>" in svg
 
@@ -162,6 +162,7 @@ async def test_background_is_drawn_by_the_browser_under_the_density(
         "ftp://example.com/a.png",
         "//example.com/a.png",
         "https:///a.png",
+        "https://example.com/a b.png",
         "https://example.com/" + "a" * 2048,
     ],
 )
