@@ -394,8 +394,8 @@ def pages_page(query: PagesRequest, found: PagesResponse) -> str:
     )
     if query.cursor:
         links.append(f'<a href="{href("/pages.html", **listing)}">first pages</a>')
-    cursor = query.cursor and query.cursor.encode()
-    links.append(f'this list as <a href="{href("/pages", **listing, cursor=cursor)}">JSON</a>')
+    as_json = href("/pages", **listing, cursor=query.cursor)
+    links.append(f'this list as <a href="{as_json}">JSON</a>')
     starting = f" whose id starts with <code>{escape(query.prefix)}</code>" if query.prefix else ""
     body = (
         "<h1>Pages</h1>"
