@@ -5,7 +5,6 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from html import escape
-from typing import NamedTuple
 from urllib.parse import urlencode
 
 import numpy as np
@@ -115,9 +114,6 @@ def class_bounds(peak: float) -> list[float]:
     return [bound for bound in steps if bound <= peak][: len(RAMP)]
 
 
-NO_CLICKS = '<text y="53">no clicks in this window</text>'
-
-
 def number(value: float) -> str:
     return f"{value:,.0f}" if value >= 1 else f"{value:g}"
 
@@ -139,6 +135,9 @@ def density_cells(cells: npt.NDArray[np.float64], bounds: list[float]) -> str:
 def class_text(bounds: list[float], i: int) -> str:
     low = number(bounds[i])
     return f"≥ {low}" if i == 0 else f"{low} &#8211; {number(bounds[i - 1])}"
+
+
+NO_CLICKS = '<text y="53">no clicks in this window</text>'
 
 
 def legend(bounds: list[float]) -> str:
@@ -185,36 +184,41 @@ def axes() -> str:
     )
 
 
-class Box(NamedTuple):
-    left: float
-    top: float
-    right: float
-    bottom: float
-
-    def overlap(self, other: "Box") -> float:
-        width = min(self.right, other.right) - max(self.left, other.left)
-        height = min(self.bottom, other.bottom) - max(self.top, other.top)
-        return max(width, 0) * max(height, 0)
+def overlaps(
+    boxes: npt.NDArray[np.float64], others: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """The area each box shares with all the others (rows: left, top, right, bottom)."""
+    low = np.maximum(boxes[:, None, :2], others[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    shared: npt.NDArray[np.float64] = (high - low).clip(0).prod(axis=2).sum(axis=1)
+    return shared
 
 
-def place_labels(clusters: Sequence[ClusterSummary], texts: dict[int, str]) -> dict[int, Box]:
-    """A box for each cluster's label beside its circle, the biggest clusters first, each where
-    it overlaps the labels placed before it least, inside the square."""
-    placed: dict[int, Box] = {}
+# Where a label may go, from its cluster's centre: right or left, above or below, or centred
+# above or below, each at a few distances.
+DIRECTIONS = np.array([(1, -1), (1, 1), (-1, -1), (-1, 1), (0, -1.4), (0, 1.4)])
+REACHES = (18, 34, 52)  # pixels, beyond the first, which depends on the radius
+
+
+def place_labels(
+    clusters: Sequence[ClusterSummary], texts: dict[int, str]
+) -> dict[int, tuple[float, float]]:
+    """Where each cluster's label starts (left, baseline): beside its circle, inside the square,
+    where it overlaps the labels placed before it least, the biggest clusters first."""
+    placed = np.empty((0, 4))  # left, top, right, bottom of each label placed
+    starts: dict[int, tuple[float, float]] = {}
     for c in sorted(clusters, key=lambda c: (-c.size, c.cluster_idx)):
-        x, y = c.centroid.x * PLOT, c.centroid.y * PLOT
         width, height = len(texts[c.cluster_idx]) * CHAR_WIDTH, LABEL_FONT + 2
-        candidates = []
-        for reach in (max(c.radius * PLOT, 4) * 0.75 + 3, 18, 34, 52):
-            for dx, dy in ((1, -1), (1, 1), (-1, -1), (-1, 1), (0, -1.4), (0, 1.4)):
-                left = x + dx * reach - (width / 2 if dx == 0 else width if dx < 0 else 0)
-                top = y + dy * reach - (height if dy < 0 else 0)
-                left, top = min(max(left, 0), PLOT - width), min(max(top, 0), PLOT - height)
-                candidates.append(Box(left, top, left + width, top + height))
-        placed[c.cluster_idx] = min(
-            candidates, key=lambda box: sum(box.overlap(other) for other in placed.values())
-        )
-    return placed
+        reaches = np.repeat([max(c.radius * PLOT, 4) * 0.75 + 3, *REACHES], len(DIRECTIONS))
+        dx, dy = np.tile(DIRECTIONS, (len(REACHES) + 1, 1)).T
+        left = c.centroid.x * PLOT + dx * reaches - np.select([dx < 0, dx == 0], [width, width / 2])
+        top = c.centroid.y * PLOT + dy * reaches - np.where(dy < 0, height, 0)
+        left, top = np.clip(left, 0, PLOT - width), np.clip(top, 0, PLOT - height)
+        boxes = np.stack([left, top, left + width, top + height], axis=1)
+        best = boxes[int(np.argmin(overlaps(boxes, placed)))]
+        placed = np.vstack([placed, best])
+        starts[c.cluster_idx] = float(best[0]), float(best[3]) - 3
+    return starts
 
 
 def share(size: int, total: int) -> str:
@@ -229,14 +233,14 @@ def cluster_label(c: ClusterSummary, total: int) -> str:
 def cluster_marks(clusters: Sequence[ClusterSummary]) -> str:
     total = sum(c.size for c in clusters)
     texts = {c.cluster_idx: cluster_label(c, total) for c in clusters}
-    boxes = place_labels(clusters, texts)
+    starts = place_labels(clusters, texts)
     return "".join(
         f'<g class="cluster" data-cluster-idx="{c.cluster_idx}">'
         f'<circle class="outline" cx="{c.centroid.x * PLOT:.1f}" cy="{c.centroid.y * PLOT:.1f}" '
         f'r="{max(c.radius * PLOT, 4):.1f}"/>'
         f'<circle cx="{c.centroid.x * PLOT:.1f}" cy="{c.centroid.y * PLOT:.1f}" r="2"/>'
-        f'<text class="cluster-label" x="{boxes[c.cluster_idx].left:.1f}" '
-        f'y="{boxes[c.cluster_idx].bottom - 3:.1f}">{escape(texts[c.cluster_idx])}</text></g>'
+        f'<text class="cluster-label" x="{starts[c.cluster_idx][0]:.1f}" '
+        f'y="{starts[c.cluster_idx][1]:.1f}">{escape(texts[c.cluster_idx])}</text></g>'
         for c in clusters
     )
 

@@ -258,3 +258,18 @@ async def test_windows_at_the_ends_of_the_calendar_are_drawn(
     for window in [{"since": instant}, {"until": instant}]:
         response = await client.get("/heatmap", params={"page_uuid": page, **window})
         assert response.status_code == 200
+
+
+def test_labels_of_crowded_clusters_do_not_overlap() -> None:
+    clusters = [cluster(idx, 100, 0.3 + 0.03 * idx, 0.5, 0.01) for idx in range(6)]
+    texts = {c.cluster_idx: views.cluster_label(c, 600) for c in clusters}
+    starts = views.place_labels(clusters, texts)
+    boxes = np.array(
+        [
+            (left, bottom - views.LABEL_FONT - 2, left + len(texts[idx]) * views.CHAR_WIDTH, bottom)
+            for idx, (left, baseline) in starts.items()
+            for bottom in [baseline + 3]
+        ]
+    )
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    assert views.overlaps(boxes, boxes) == pytest.approx(areas)  # each shares only with itself
