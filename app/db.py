@@ -1,7 +1,7 @@
 """Every SQL statement the app sends, each beside the function that sends it, and the
 transactions around them. Rows come back as the named tuples below."""
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import NamedTuple
 
 from psycopg import DatabaseError, sql
@@ -21,6 +21,12 @@ class Click(NamedTuple):
     x: float
     y: float
     cluster_idx: int
+
+
+class DailyClicks(NamedTuple):
+    cluster_idx: int
+    day: date  # UTC
+    clicks: int
 
 
 class ClusterStats(NamedTuple):
@@ -149,6 +155,26 @@ async def cluster_summaries(
         return await cursor.fetchall()
 
 
+CLUSTER_TRENDS = f"""
+    SELECT cluster_idx, day, clicks FROM ({ROLLUPS_IN_WINDOW}) AS rollups
+    ORDER BY cluster_idx, day
+"""
+
+
+async def cluster_trends(pool: Pool, page_uuid: str, first: date, last: date) -> list[DailyClicks]:
+    """Each cluster's clicks on each UTC day from `first` to `last` on which it has any."""
+    # The window ends a microsecond before the next day, so that no date can overflow.
+    params = {
+        "page_uuid": page_uuid,
+        "since": datetime.combine(first, time.min, UTC),
+        "until": datetime.combine(last, time.max, UTC),
+    }
+    async with pool.connection() as conn:
+        cursor = conn.cursor(row_factory=class_row(DailyClicks))
+        await cursor.execute(CLUSTER_TRENDS, params)
+        return await cursor.fetchall()
+
+
 # A page of the list of pages, from the totals that saves keep: keyset pagination by `key`
 # (most first), then page_uuid.
 PAGES = """
@@ -198,21 +224,6 @@ async def biggest_cluster(pool: Pool, page_uuid: str, limit: int) -> tuple[int, 
         points = conn.cursor(row_factory=class_row(Point))
         await points.execute(CLUSTER_CLICKS, (page_uuid, cluster_idx, limit))
         return cluster_idx, await points.fetchall()
-
-
-# Every `step`-th click of the page: a sample without sorting the page's clicks.
-SAMPLE_CLICKS = (
-    "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s AND seq %% %s = 0 LIMIT %s"
-)
-
-
-async def sample_clicks(pool: Pool, page_uuid: str, total: int, limit: int) -> list[Click]:
-    """About `limit` of a page's `total` clicks."""
-    step = max(1, -(-total // limit))
-    async with pool.connection() as conn:
-        cursor = conn.cursor(row_factory=class_row(Click))
-        await cursor.execute(SAMPLE_CLICKS, (page_uuid, step, limit))
-        return await cursor.fetchall()
 
 
 # Checks and repairs (python -m app.rebuild, and the tests), on a connection of their own.

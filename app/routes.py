@@ -1,6 +1,6 @@
 """HTTP endpoints: validate, call the database layer, shape the answer."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -16,10 +16,10 @@ from app.data_models import (
     ErrorResponse,
     GetBestClusterRequest,
     GetBestClusterResponse,
+    HeatmapRequest,
     IdempotencyKey,
     NewClickRequest,
     NewClickResponse,
-    PageQuery,
     PagesCursor,
     PagesRequest,
     PagesResponse,
@@ -113,7 +113,6 @@ async def predict_cluster(
 
 
 reads = APIRouter(responses=UNAVAILABLE)
-HEATMAP_MAX_DOTS = 5000
 
 
 @reads.get("/clusters")
@@ -142,6 +141,16 @@ async def cluster_summaries(
 async def pages(query: Annotated[PagesRequest, Query()], pool: ReadPoolDep) -> PagesResponse:
     """The pages that have clicks, with their clicks, clusters and latest click, most clicks (or
     latest click) first; `next_cursor` asks for the next ones."""
+    return await page_list(pool, query)
+
+
+@reads.get("/pages.html", responses={200: {"content": {"text/html": {}}}})
+async def pages_page(query: Annotated[PagesRequest, Query()], pool: ReadPoolDep) -> HTMLResponse:
+    """The same list as a plain HTML page, each page linking to its heatmap."""
+    return HTMLResponse(views.pages_page(query, await page_list(pool, query)))
+
+
+async def page_list(pool: Pool, query: PagesRequest) -> PagesResponse:
     found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.after)
     shown = found[: query.limit]
     more = len(found) > query.limit
@@ -164,26 +173,25 @@ async def get_best_cluster(
     )
 
 
-async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary], list[db.Click]]:
-    summaries = await cluster_summaries(pool, page_uuid)
-    total = sum(summary.size for summary in summaries)
-    return summaries, await db.sample_clicks(pool, page_uuid, total, HEATMAP_MAX_DOTS)
-
-
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}})
-async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> Response:
-    """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
-    down to about 5000 dots on big pages."""
-    svg = views.heatmap_svg(*await heatmap_data(query.page_uuid, pool))
+async def heatmap_svg(query: Annotated[HeatmapRequest, Query()], pool: ReadPoolDep) -> Response:
+    """The page's click density, modelled from its clusters in [since, until), with a legend,
+    each cluster outlined and labelled, the axes, and the `background` image under it."""
+    summaries = await cluster_summaries(pool, query.page_uuid, query.since, query.until)
+    svg = views.heatmap_svg(query.page_uuid, summaries, query.background)
     return Response(svg, media_type="image/svg+xml")
 
 
 @reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}})
-async def heatmap_page(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> HTMLResponse:
-    """The heatmap beside a table of the clusters, as a plain HTML page."""
-    return HTMLResponse(
-        views.heatmap_page(query.page_uuid, *await heatmap_data(query.page_uuid, pool))
-    )
+async def heatmap_page(
+    query: Annotated[HeatmapRequest, Query()], pool: ReadPoolDep
+) -> HTMLResponse:
+    """The heatmap beside a table of the clusters with their daily trends, as a plain HTML page
+    with a form for the window and the background."""
+    summaries = await cluster_summaries(pool, query.page_uuid, query.since, query.until)
+    days = views.trend_days(query.since, query.until, today=datetime.now(UTC).date())
+    trends = await db.cluster_trends(pool, query.page_uuid, *days)
+    return HTMLResponse(views.heatmap_page(query, summaries, trends, days))
 
 
 @reads.get("/metrics", responses={200: {"content": {"text/plain": {}}}})

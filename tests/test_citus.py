@@ -264,7 +264,7 @@ async def test_every_single_page_statement_is_routed_to_one_shard(
         (db.CLUSTER_SUMMARIES, {"page_uuid": page, "since": None, "until": None}),
         (db.BIGGEST_CLUSTER, (page,)),
         (db.CLUSTER_CLICKS, (page, 0, 10)),
-        (db.SAMPLE_CLICKS, (page, 2, 10)),
+        (db.CLUSTER_TRENDS, {"page_uuid": page, "since": None, "until": None}),
         (db.CLICKS_IN_ORDER, (page,)),
         (db.LOCK_PAGE, (page,)),
         *((statement, {"page": page}) for statement in db.RECOMPUTE_SUMMARIES),
