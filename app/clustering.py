@@ -5,9 +5,9 @@ cluster's centroid is the running mean of the clicks saved into it. A click join
 with the nearest centroid when it lies within `radius` of it (ties go to the lower idx);
 otherwise it opens a new cluster whose idx is the page's current number of clusters.
 
-Predictions and `python -m app.rebuild --replay` run these functions; saves run the same rule in
-SQL, in `save_click()` (why: docs/design.md), and tests/test_rule_in_sql.py holds the two to the
-same answers, bit for bit.
+`python -m app.rebuild --replay` runs these functions; saves and predictions run the same rule in
+SQL, in `save_click()` and `db.PREDICT_CLUSTER` (why: docs/design.md), and
+tests/test_rule_in_sql.py holds them to the same answers, bit for bit.
 """
 
 from collections.abc import Sequence

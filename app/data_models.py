@@ -4,7 +4,7 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -109,7 +109,37 @@ class ClusterSummary(BaseModel):
     cluster_idx: int
     size: int
     centroid: Coordinates
-    radius: float  # the largest distance of a member click from the centroid
+    radius: float  # the root mean square distance of the member clicks from the centroid
+
+
+# http or https, a host, and no spaces or control characters. The server never fetches it.
+HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x20]+([/?#][^\x00-\x20]*)?$"
+
+
+def _http_url(value: str) -> str:
+    if not re.fullmatch(HTTP_URL, value):
+        raise ValueError("must be an http or https URL, without spaces")
+    return value
+
+
+# An image for the browser to fetch. The pattern is the schema's; the validator says it plainly.
+ImageUrl = Annotated[
+    str,
+    Field(max_length=2048, strict=True, json_schema_extra={"pattern": HTTP_URL}),
+    AfterValidator(_http_url),
+]
+
+
+class HeatmapRequest(ClustersRequest):
+    background: ImageUrl | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def empty_is_absent(cls, data: Any) -> Any:
+        # An HTML form sends the fields left blank as empty parameters.
+        if isinstance(data, dict):
+            return {name: value for name, value in data.items() if value != ""}
+        return data
 
 
 PagesSort = Literal["clicks", "recent"]  # most clicks first, or latest click first

@@ -5,15 +5,13 @@ import asyncio
 import math
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import NamedTuple
 
-import numpy as np
 from psycopg import DatabaseError, sql
 from psycopg.errors import UndefinedTable
 from psycopg.rows import class_row
 
-from app.clustering import centroids, nearest_cluster
 from app.data_models import NewClickRequest, PagesCursor, PagesSort, PageSummary
 from app.pool import Connection, Pool, cut_off_at
 
@@ -22,6 +20,12 @@ class Click(NamedTuple):
     x: float
     y: float
     cluster_idx: int
+
+
+class DailyClicks(NamedTuple):
+    cluster_idx: int
+    day: date  # UTC
+    clicks: int
 
 
 class ClusterStats(NamedTuple):
@@ -33,6 +37,12 @@ class ClusterStats(NamedTuple):
 
 
 # The request path: one statement each.
+
+
+def click_params(click: NewClickRequest, radius: float) -> dict[str, object]:
+    """A click's parameters, as SAVE_CLICK and PREDICT_CLUSTER name them."""
+    point = click.coordinates
+    return {"page_uuid": click.page_uuid, "x": point.x, "y": point.y, "radius": radius}
 
 
 class Saved(NamedTuple):
@@ -48,7 +58,10 @@ class KeyReusedError(Exception):
 # What save_click() raises for KeyReusedError (migrations/versions/0004_idempotency_keys.py).
 KEY_REUSED = "CK001"
 # A save is this one statement, its own transaction: see migrations/versions/0004_*.py.
-SAVE_CLICK = "SELECT cluster_idx, is_new, replayed FROM save_click(%s, %s, %s, %s, %s)"
+SAVE_CLICK = """
+    SELECT cluster_idx, is_new, replayed
+    FROM save_click(%(page_uuid)s, %(x)s, %(y)s, %(radius)s, %(key)s)
+"""
 
 
 async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str | None) -> Saved:
@@ -57,8 +70,7 @@ async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(Saved))
         try:
-            point = click.coordinates
-            await cursor.execute(SAVE_CLICK, (click.page_uuid, point.x, point.y, radius, key))
+            await cursor.execute(SAVE_CLICK, {**click_params(click, radius), "key": key})
         except DatabaseError as error:
             if error.sqlstate == KEY_REUSED:
                 raise KeyReusedError(error.diag.message_primary) from error
@@ -67,17 +79,26 @@ async def save_click(pool: Pool, click: NewClickRequest, radius: float, key: str
     return saved
 
 
-SELECT_CLUSTERS = (
-    "SELECT sum_x, sum_y, size FROM clusters WHERE page_uuid = %s ORDER BY cluster_idx"
-)
+# The rule of app.clustering.nearest_cluster, in SQL as in save_click(): one row back, or none.
+PREDICT_CLUSTER = """
+    SELECT cluster_idx FROM (
+        SELECT cluster_idx,
+            sqrt(ieee_square(ieee_mean(sum_x, size) - %(x)s)
+                + ieee_square(ieee_mean(sum_y, size) - %(y)s)) AS distance
+        FROM clusters WHERE page_uuid = %(page_uuid)s
+        ORDER BY 2, 1
+        LIMIT 1
+    ) AS nearest
+    WHERE distance <= %(radius)s
+"""
 
 
 async def predict_cluster(pool: Pool, click: NewClickRequest, radius: float) -> int | None:
+    """The cluster the click would join, or None if it would open one."""
     async with pool.connection() as conn:
-        cursor = await conn.execute(SELECT_CLUSTERS, (click.page_uuid,))
-        summaries = np.array(await cursor.fetchall(), dtype=np.float64).reshape(-1, 3)
-    point = (click.coordinates.x, click.coordinates.y)
-    return nearest_cluster(centroids(summaries[:, :2], summaries[:, 2]), point, radius)
+        cursor = await conn.execute(PREDICT_CLUSTER, click_params(click, radius))
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
@@ -130,6 +151,26 @@ async def cluster_summaries(
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(ClusterStats))
         await cursor.execute(CLUSTER_SUMMARIES, params)
+        return await cursor.fetchall()
+
+
+CLUSTER_TRENDS = f"""
+    SELECT cluster_idx, day, clicks FROM ({ROLLUPS_IN_WINDOW}) AS rollups
+    ORDER BY cluster_idx, day
+"""
+
+
+async def cluster_trends(pool: Pool, page_uuid: str, first: date, last: date) -> list[DailyClicks]:
+    """Each cluster's clicks on each UTC day from `first` to `last` on which it has any."""
+    # The window ends a microsecond before the next day, so that no date can overflow.
+    params = {
+        "page_uuid": page_uuid,
+        "since": datetime.combine(first, time.min, UTC),
+        "until": datetime.combine(last, time.max, UTC),
+    }
+    async with pool.connection() as conn:
+        cursor = conn.cursor(row_factory=class_row(DailyClicks))
+        await cursor.execute(CLUSTER_TRENDS, params)
         return await cursor.fetchall()
 
 
@@ -259,21 +300,6 @@ async def biggest_cluster(
         count = size if limit is None else min(limit, size)
         cursor = await conn.execute(CLUSTER_CLICKS, (page_uuid, cluster_idx, count))
         return cluster_idx, await cursor.fetchall()
-
-
-# Every `step`-th click of the page: a sample without sorting the page's clicks.
-SAMPLE_CLICKS = (
-    "SELECT x, y, cluster_idx FROM clicks WHERE page_uuid = %s AND seq %% %s = 0 LIMIT %s"
-)
-
-
-async def sample_clicks(pool: Pool, page_uuid: str, total: int, limit: int) -> list[Click]:
-    """About `limit` of a page's `total` clicks."""
-    step = max(1, -(-total // limit))
-    async with pool.connection() as conn:
-        cursor = conn.cursor(row_factory=class_row(Click))
-        await cursor.execute(SAMPLE_CLICKS, (page_uuid, step, limit))
-        return await cursor.fetchall()
 
 
 # Checks and repairs (python -m app.rebuild, and the tests), on a connection of their own.

@@ -1,8 +1,10 @@
 """Prometheus metrics. Under several workers every process writes its own into
 PROMETHEUS_MULTIPROC_DIR (set by `app.serve`) and /metrics adds them up."""
 
+import math
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import (
@@ -29,6 +31,7 @@ UNAVAILABLE = Counter(
 )
 CLICKS_SAVED = Counter("clickclust_clicks_saved_total", "Clicks saved")
 CLUSTERS_OPENED = Counter("clickclust_clusters_opened_total", "Clusters opened")
+POOL_SAMPLE_SECONDS = 1.0
 # Keyed by the figures of app.pool.usage(), labelled by pool ("clicks" or "reads"): a sum would
 # hide the reads' pool running full while the clicks' has room, which is what it is there for.
 POOL_GAUGES = {
@@ -58,10 +61,12 @@ def exposition() -> bytes:
 
 class RequestMetrics:
     """ASGI middleware: counts and times each request by its route template (not its path,
-    which would make one series per page), and samples the usage of each pool."""
+    which would make one series per page), and samples the usage of each pool, at most once
+    every POOL_SAMPLE_SECONDS: each sample is six writes to the metrics files."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.pools_sampled_at = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,10 +87,17 @@ class RequestMetrics:
             name = route_template(scope)
             LATENCY.labels(scope["method"], name).observe(time.perf_counter() - started)
             REQUESTS.labels(scope["method"], name, str(status)).inc()
-            for pool in scope.get("state", {}).values():
-                if isinstance(pool, Pool):
-                    for figure, value in usage(pool).items():
-                        POOL_GAUGES[figure].labels(pool.name).set(value)
+            if started - self.pools_sampled_at >= POOL_SAMPLE_SECONDS:
+                self.pools_sampled_at = started
+                sample_pools(scope.get("state", {}).values())
+
+
+def sample_pools(candidates: Iterable[object]) -> None:
+    """The usage of each pool among `candidates` into the gauges."""
+    for pool in candidates:
+        if isinstance(pool, Pool):
+            for figure, value in usage(pool).items():
+                POOL_GAUGES[figure].labels(pool.name).set(value)
 
 
 def route_template(scope: Scope) -> str:

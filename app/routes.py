@@ -1,6 +1,6 @@
 """HTTP endpoints: validate, call the database layer, shape the answer."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -16,10 +16,10 @@ from app.data_models import (
     ErrorResponse,
     GetBestClusterRequest,
     GetBestClusterResponse,
+    HeatmapRequest,
     IdempotencyKey,
     NewClickRequest,
     NewClickResponse,
-    PageQuery,
     PagesCursor,
     PagesRequest,
     PagesResponse,
@@ -43,10 +43,9 @@ JSON_BODY: Responses = {
     413: {"model": ErrorResponse, "description": "Body too large"},
     415: {"model": ErrorResponse, "description": "Body is not JSON"},
 }
-# What every client may call, token or not ...
+# What every client may call, token or not; the others need it when API_TOKEN is set
+# (create_app decides).
 probes = APIRouter()
-# ... and what needs the token when API_TOKEN is set (create_app decides).
-protected = APIRouter()
 clicks = APIRouter(dependencies=[Depends(require_json)], responses={**UNAVAILABLE, **JSON_BODY})
 
 
@@ -110,11 +109,7 @@ async def predict_cluster(
     return PredictClickResponse(cluster_idx=cluster_idx)
 
 
-protected.include_router(clicks)
-
-
 reads = APIRouter(responses=UNAVAILABLE)
-HEATMAP_MAX_DOTS = 5000
 PAGE_NOT_FOUND: Responses = {
     404: {"model": ErrorResponse, "description": "The page never had a click saved"}
 }
@@ -154,6 +149,16 @@ async def cluster_summaries(
 async def pages(query: Annotated[PagesRequest, Query()], pool: ReadPoolDep) -> PagesResponse:
     """The pages that have clicks, with their clicks, clusters and latest click, most clicks (or
     latest click) first; `next_cursor` asks for the next ones."""
+    return await page_list(pool, query)
+
+
+@reads.get("/pages.html", responses={200: {"content": {"text/html": {}}}})
+async def pages_page(query: Annotated[PagesRequest, Query()], pool: ReadPoolDep) -> HTMLResponse:
+    """The same list as a plain HTML page, each page linking to its heatmap."""
+    return HTMLResponse(views.pages_page(query, await page_list(pool, query)))
+
+
+async def page_list(pool: Pool, query: PagesRequest) -> PagesResponse:
     found = await db.pages(pool, query.prefix, query.sort, query.limit + 1, query.after)
     shown = found[: query.limit]
     more = len(found) > query.limit
@@ -225,35 +230,36 @@ async def clicks_csv(
     )
 
 
-async def heatmap_data(page_uuid: str, pool: Pool) -> tuple[list[ClusterSummary], list[db.Click]]:
-    summaries = await cluster_summaries(pool, page_uuid)
-    total = sum(summary.size for summary in summaries)
-    return summaries, await db.sample_clicks(pool, page_uuid, total, HEATMAP_MAX_DOTS)
-
-
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}, **PAGE_NOT_FOUND})
-async def heatmap_svg(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> Response:
-    """The page's clicks coloured by cluster, with centroids, radii, idx and size; sampled
-    down to about 5000 dots on big pages."""
-    svg = views.heatmap_svg(*await heatmap_data(query.page_uuid, pool))
+async def heatmap_svg(query: Annotated[HeatmapRequest, Query()], pool: ReadPoolDep) -> Response:
+    """The page's click density, modelled from its clusters in [since, until), with a legend,
+    each cluster outlined and labelled, the axes, and the `background` image under it."""
+    summaries = await cluster_summaries(pool, query.page_uuid, query.since, query.until)
+    svg = views.heatmap_svg(query.page_uuid, summaries, query.background)
     return Response(svg, media_type="image/svg+xml")
 
 
 @reads.get("/heatmap", responses={200: {"content": {"text/html": {}}}, **PAGE_NOT_FOUND})
-async def heatmap_page(query: Annotated[PageQuery, Query()], pool: ReadPoolDep) -> HTMLResponse:
-    """The heatmap beside a table of the clusters, as a plain HTML page."""
-    return HTMLResponse(
-        views.heatmap_page(query.page_uuid, *await heatmap_data(query.page_uuid, pool))
-    )
+async def heatmap_page(
+    query: Annotated[HeatmapRequest, Query()], pool: ReadPoolDep
+) -> HTMLResponse:
+    """The heatmap beside a table of the clusters with their daily trends, as a plain HTML page
+    with a form for the window and the background."""
+    summaries = await cluster_summaries(pool, query.page_uuid, query.since, query.until)
+    days = views.trend_days(query.since, query.until, today=datetime.now(UTC).date())
+    trends = await db.cluster_trends(pool, query.page_uuid, *days)
+    return HTMLResponse(views.heatmap_page(query, summaries, trends, days))
 
 
 @reads.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
-async def prometheus_metrics() -> Response:
+async def prometheus_metrics(pool: PoolDep, read_pool: ReadPoolDep) -> Response:
     """Prometheus exposition: requests by route and status, latency, saves, pool usage."""
+    metrics.sample_pools([pool, read_pool])  # this worker's now; the others' within a second
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 
-protected.include_router(reads)
-
+# What needs the token when API_TOKEN is set, the busiest first: each router included is one
+# more step for every request to match through.
+PROTECTED = (clicks, reads)
 # The paths BearerToken lets through without a token.
 OPEN_PATHS = frozenset(route.path for route in probes.routes if isinstance(route, APIRoute))

@@ -2,9 +2,10 @@
 
 Starts the service with one uvicorn worker on the many-pages workload (`1k-pages`), drives it
 with wrk (8 connections) with saves, predicts and `GET /` in turn, and records the worker with
-py-spy during each run. Writes, in bench/profiles/: `LABEL-OP.svg`, a flame graph, and
-`LABEL-OP.txt`, the collapsed stacks (open them in speedscope, or grep them); and `LABEL.md`,
-the share of the worker's samples that each library's code is on the stack for, and runs itself.
+py-spy during each run, only while it holds the GIL: where its CPU goes, not where it waits.
+Writes, in bench/profiles/: `LABEL-OP.svg`, a flame graph, and `LABEL-OP.txt`, the collapsed
+stacks (open them in speedscope, or grep them); and `LABEL.md`, the share of the worker's
+samples that each library's code is on the stack for, and runs itself.
 """
 
 import argparse
@@ -41,7 +42,7 @@ def library(frame: str) -> str:
 def record(pid: int, output: Path, fmt: str) -> None:
     subprocess.run(
         [str(PY_SPY), "record", "--pid", str(pid), "--duration", str(SECONDS - 2), "--rate", "200",
-         "--format", fmt, "--output", str(output), "--nonblocking"],
+         "--format", fmt, "--output", str(output), "--nonblocking", "--gil"],
         check=True, capture_output=True,
     )  # fmt: skip
 

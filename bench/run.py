@@ -198,17 +198,16 @@ def run_wrk(server: Server, workload: str, op: str, connections: int, seconds: i
 def pgbench_script(op: str, workload: str) -> str:
     """The statement the service sends for `op`, in pgbench's syntax, on the workload's pages."""
 
-    def bind(statement: str, *values: object) -> str:
-        return statement.replace("%s", "{}").format(*values) + ";\n"
+    def bind(statement: str, **values: object) -> str:
+        return re.sub(r"%\((\w+)\)s", lambda name: str(values[name[1]]), statement) + ";\n"
 
     pages = WORKLOADS[workload].page_uuids(workload)
     page = [] if len(pages) == 1 else [rf"\set page_uuid random(0, {len(pages) - 1})"]
-    if op == "predict":
-        return "\n".join([*page, bind(db.SELECT_CLUSTERS, ":page_uuid")])
     keyed = op == "save+key"
     key = [r"\set key random(1, 1000000000000000)"] if keyed else []
     bound = round(4 * SIGMA * 1_000_000)  # millionths: clicks within 4 sigma of a blob's centre
     noise = f"random_gaussian({-bound}, {bound}, 4) / 1000000.0"
+    click = {"page_uuid": ":page_uuid", "x": ":x", "y": ":y", "radius": RADIUS}
     return "\n".join(
         [
             *page,
@@ -216,9 +215,9 @@ def pgbench_script(op: str, workload: str) -> str:
             rf"\set blob random(0, {BLOBS - 1})",
             rf"\set x {FIRST} + {GAP} * (:blob / {GRID}) + {noise}",
             rf"\set y {FIRST} + {GAP} * (:blob % {GRID}) + {noise}",
-            bind(
-                db.SAVE_CLICK, ":page_uuid", ":x", ":y", RADIUS, "(:key)::text" if keyed else "NULL"
-            ),
+            bind(db.PREDICT_CLUSTER, **click)
+            if op == "predict"
+            else bind(db.SAVE_CLICK, **click, key="(:key)::text" if keyed else "NULL"),
         ]
     )
 

@@ -1,17 +1,21 @@
 """Real processes for the tests and the benchmark: the service started as in production, the
-rebuild command, and a PostgreSQL server that a test may stop, freeze and start again."""
+rebuild command, a PostgreSQL server that a test may stop, freeze and start again, and a static
+file server for what a browser fetches besides the service."""
 
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import psutil
@@ -168,3 +172,23 @@ def restartable_postgres(data_dir: Path) -> Iterator[RestartablePostgres]:
         yield postgres
     finally:
         postgres.close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def static_files(directory: Path) -> Iterator[str]:
+    """The files in `directory` over HTTP on a free local port, served from a thread: the base
+    URL."""
+    handler = partial(QuietFiles, directory=str(directory))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_port}"
+        finally:
+            httpd.shutdown()
+            thread.join()

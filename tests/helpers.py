@@ -4,7 +4,6 @@ metric's value in a scrape, and the lines a server logged as JSON."""
 
 import json
 import secrets
-import shutil
 import string
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -14,7 +13,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.conninfo import make_conninfo
@@ -106,24 +104,6 @@ def migrated_database(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-NEEDS_CHROMIUM = pytest.mark.skipif(
-    chromium() is None, reason="no Chromium here (Debian package chromium)"
-)
-
-
-def headless_chromium(profile: Path) -> list[str]:
-    """Chromium's command line, up to what to do: no window, no traffic of its own."""
-    return [
-        str(chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}",
-    ]  # fmt: skip
 
 
 @asynccontextmanager

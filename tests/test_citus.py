@@ -255,15 +255,16 @@ async def test_a_page_keeps_its_order_when_its_shards_move(
 async def test_every_single_page_statement_is_routed_to_one_shard(
     servers: tuple[Server, Server], cluster: Cluster
 ) -> None:
-    page, x, y, radius = random_prefix(), 0.5, 0.5, 0.04
+    page = random_prefix()
+    click_params = {"page_uuid": page, "x": 0.5, "y": 0.5, "radius": 0.04}
     statements: list[tuple[str, Params]] = [
-        (db.SAVE_CLICK, (page, x, y, radius, None)),
-        (db.SAVE_CLICK, (page, x, y, radius, "key")),
-        (db.SELECT_CLUSTERS, (page,)),
+        (db.SAVE_CLICK, {**click_params, "key": None}),
+        (db.SAVE_CLICK, {**click_params, "key": "key"}),
+        (db.PREDICT_CLUSTER, click_params),
         (db.CLUSTER_SUMMARIES, {"page_uuid": page, "since": None, "until": None}),
         (db.BIGGEST_CLUSTER, (page,)),
         (db.CLUSTER_CLICKS, (page, 0, 10)),
-        (db.SAMPLE_CLICKS, (page, 2, 10)),
+        (db.CLUSTER_TRENDS, {"page_uuid": page, "since": None, "until": None}),
         (db.CLICKS_IN_ORDER, (page,)),
         (db.LOCK_PAGE, (page,)),
         *((statement, {"page": page}) for statement in db.RECOMPUTE_SUMMARIES),

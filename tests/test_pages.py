@@ -1,6 +1,10 @@
 """The list of pages: totals kept by saves, two orders, prefix filter, cursor pagination."""
 
+import re
+from html import escape as html_escape
+from html import unescape
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -92,3 +96,53 @@ async def test_a_cursor_is_for_its_own_sort(client: httpx.AsyncClient, prefix: s
     response = await client.get("/pages", params={"cursor": cursor, "sort": "recent"})
     assert response.status_code == 422
     assert "sort" in response.json()["detail"][0]["msg"]
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'<a href="(/heatmap\?[^"]*)">', html)
+
+
+async def test_the_index_lists_the_pages_each_linking_to_its_heatmap(
+    client: httpx.AsyncClient, prefix: str
+) -> None:
+    response = await client.get("/pages.html", params={"prefix": prefix})
+    html = response.text
+    rows = re.findall(r"<tr><td>.*?</tr>", html)
+    assert (response.headers["content-type"], len(rows)) == ("text/html; charset=utf-8", 5)
+    assert "<td>5</td><td>1</td>" in rows[0]
+    assert "<td>3</td><td>2</td>" in rows[1]
+    expected = [urlencode({"page_uuid": prefix + page}) for page in "eacdb"]
+    assert links(html) == [f"/heatmap?{query}" for query in expected]
+    assert '<form method="get" action="/pages.html">' in html
+    assert f'name="prefix" value="{html_escape(prefix)}"' in html
+    assert '<option value="clicks" selected>' in html
+    assert 'rel="next"' not in html
+
+
+async def test_the_index_pages_on_with_next_links(client: httpx.AsyncClient, prefix: str) -> None:
+    url: str | None = "/pages.html?" + urlencode({"prefix": prefix, "sort": "recent", "limit": 2})
+    shown: list[str] = []
+    while url is not None:
+        html = (await client.get(url)).text
+        assert '<option value="recent" selected>' in html
+        shown += links(html)
+        following = re.findall(r'rel="next" href="([^"]*)"', html)
+        url = unescape(following[0]) if following else None
+    expected = [urlencode({"page_uuid": prefix + page}) for page in "dceab"]
+    assert shown == [f"/heatmap?{query}" for query in expected]
+
+
+async def test_the_index_escapes_page_ids(client: httpx.AsyncClient) -> None:
+    prefix = random_prefix()
+    page = prefix + '"><script>alert(1)</script>'
+    await save_all(client, page, [(0.5, 0.5)])
+    html = (await client.get("/pages.html", params={"prefix": prefix + '"><script>'})).text
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;</a>" in html
+    assert links(html) == ["/heatmap?" + urlencode({"page_uuid": page})]
+
+
+async def test_the_index_validates_as_the_listing_does(client: httpx.AsyncClient) -> None:
+    response = await client.get("/pages.html", params={"limit": 0})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "limit"]

@@ -99,8 +99,9 @@ BEGIN
     -- serialized by the lock, but took now() when they began: the latest click is the greatest.
     INSERT INTO page_totals AS totals (page_uuid, clicks, clusters, last_click_at)
     VALUES (page, 1, 1, now())
-    ON CONFLICT (page_uuid) DO UPDATE
-    SET clicks = totals.clicks + 1, last_click_at = greatest(totals.last_click_at, now())
+    ON CONFLICT (page_uuid) DO UPDATE  -- on Citus, no function here that is not IMMUTABLE
+    SET clicks = totals.clicks + 1,
+        last_click_at = greatest(totals.last_click_at, excluded.last_click_at)
     RETURNING totals.clicks, totals.clusters INTO click_seq, page_clusters;
     SELECT clusters.cluster_idx,
         sqrt(ieee_square(ieee_mean(sum_x, size) - save_click.x)
