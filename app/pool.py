@@ -68,11 +68,14 @@ class Pool(AsyncConnectionPool[Connection]):
         """A connection, waited for at most `timeout` seconds and cut off if the block still
         holds it `use_seconds` later (by default, the pool's)."""
         use_seconds = self.use_seconds if use_seconds is None else use_seconds
-        async with (
-            super().connection(timeout) as conn,
-            cut_off_at(conn, asyncio.get_running_loop().time() + use_seconds),
-        ):
-            yield conn
+        async with super().connection(timeout) as conn:
+            try:
+                async with cut_off_at(conn, asyncio.get_running_loop().time() + use_seconds):
+                    yield conn
+            finally:
+                # Here, not in a `reset` callback: with one, the pool gives connections back in
+                # a task of its own, so the next request could find this one not back yet.
+                _returned_at[conn] = time.monotonic()
 
 
 @asynccontextmanager
@@ -106,11 +109,6 @@ async def cut_off_at(conn: Connection, end: float) -> AsyncIterator[None]:
         raise DeadlineError("the database did not answer in time")
 
 
-async def note_returned(conn: Connection) -> None:
-    """The pool's `reset` callback: when the connection was last given back."""
-    _returned_at[conn] = time.monotonic()
-
-
 async def check_if_idle(conn: Connection) -> None:
     """The pool's `check` callback: drop a connection that a database restart broke, before a
     request gets it, without a round trip for one that was in use a moment ago."""
@@ -132,7 +130,6 @@ def connection_pool(settings: Settings, name: str, min_size: int, max_size: int)
         max_waiting=settings.pool_max_waiting,
         reconnect_timeout=settings.pool_reconnect_timeout,
         check=check_if_idle,
-        reset=note_returned,
         kwargs={
             "autocommit": True,
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
