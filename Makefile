@@ -40,3 +40,6 @@ lint-docker: $(VENV)/.dev
 	$(VENV)-image/bin/python -c "import app.main, app.rebuild, app.serve, app.schema as m; \
 		assert m.head_revision()"
 	rm -rf $(VENV)-image
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.run
