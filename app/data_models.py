@@ -29,8 +29,11 @@ class Coordinates(BaseModel):
 
 
 # The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): 1 to 255 printable
-# ASCII characters, compared as sent (the draft's quotes, if any, are part of the key).
-IdempotencyKey = Annotated[str, Field(pattern=r"^[\x20-\x7e]{1,255}$", strict=True)]
+# ASCII characters, compared as sent (the draft's quotes, if any, are part of the key); not
+# starting or ending with a space, which a proxy could trim off a retry's header.
+IdempotencyKey = Annotated[
+    str, Field(pattern=r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", strict=True)
+]
 
 
 class NewClickRequest(BaseModel):
@@ -158,7 +161,14 @@ class PagesCursor(BaseModel):
 
     sort: PagesSort
     key: int | datetime
-    page_uuid: str
+    page_uuid: PageUuid
+
+    @model_validator(mode="after")
+    def key_of_its_sort(self) -> "PagesCursor":
+        # A forged cursor must not reach SQL with a key of the other sort's type.
+        if isinstance(self.key, datetime) != (self.sort == "recent"):
+            raise ValueError("the cursor's key does not fit its sort")
+        return self
 
     @classmethod
     def after(cls, sort: PagesSort, page: PageSummary) -> "PagesCursor":
@@ -179,7 +189,7 @@ class PagesCursor(BaseModel):
 class PagesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prefix: str = Field(default="", max_length=255)
+    prefix: str = Field(default="", max_length=255, pattern=r"^[^\x00]*$")  # no NUL, as page_uuid
     sort: PagesSort = "clicks"
     limit: int = Field(default=50, ge=1, le=1000)
     cursor: str | None = None  # the `next_cursor` of the previous answer, with the same sort

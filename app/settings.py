@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     # Idempotency keys are kept at least this long; `python -m app.prune` deletes older ones.
-    idempotency_ttl_hours: float = Field(default=24, gt=0)
+    idempotency_ttl_hours: float = Field(default=24, gt=0, le=1_000_000)
 
     host: str = "127.0.0.1"
     port: int = 8004
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     pool_reconnect_timeout: float = Field(default=2, gt=0)
     # Longest a single SQL statement (including a wait for a page lock) may run; at least a
     # millisecond, since PostgreSQL takes whole milliseconds and reads 0 as "no timeout".
-    statement_timeout_seconds: float = Field(default=5, ge=0.001)
+    statement_timeout_seconds: float = Field(default=5, ge=0.001, le=2_147_483)
     # How long `python -m app.serve` waits for the database to accept connections.
     startup_wait_seconds: float = Field(default=60, gt=0)
 

@@ -59,7 +59,7 @@ async def test_keys_are_per_page_and_per_key(client: httpx.AsyncClient, conn: Co
     assert len(await stored(conn, other_page)) == 1
 
 
-@pytest.mark.parametrize("key", ["", "k" * 256, "caf\u00e9", "tab\there", "\x7f"])
+@pytest.mark.parametrize("key", ["", "k" * 256, "caf\u00e9", "tab\there", "\x7f", "ab  ", " "])
 async def test_a_malformed_key_is_422_and_stores_nothing(
     client: httpx.AsyncClient, conn: Connection, key: str
 ) -> None:

@@ -1,5 +1,7 @@
 """The list of pages: totals kept by saves, two orders, prefix filter, cursor pagination."""
 
+import base64
+import json
 import re
 from html import escape as html_escape
 from html import unescape
@@ -88,6 +90,26 @@ async def test_bad_listing_requests_are_422(
     response = await client.get("/pages", params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == field
+
+
+def forged(cursor: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"prefix": "\x00"},
+        {"sort": "recent", "cursor": forged({"sort": "recent", "key": 5, "page_uuid": "a"})},
+        {"cursor": forged({"sort": "clicks", "key": "2026-01-01T00:00:00Z", "page_uuid": "a"})},
+        {"cursor": forged({"sort": "clicks", "key": 5, "page_uuid": "a\x00"})},
+    ],
+)
+async def test_forged_cursors_and_nul_are_422_not_500(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    response = await client.get("/pages", params=params)
+    assert response.status_code == 422, response.text
 
 
 async def test_a_cursor_is_for_its_own_sort(client: httpx.AsyncClient, prefix: str) -> None:

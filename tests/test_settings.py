@@ -17,8 +17,8 @@ def test_a_blank_api_token_is_refused(token: str) -> None:
         Settings(api_token=SecretStr(token))
 
 
-@pytest.mark.parametrize("seconds", [0.0009, 0.0001, 0])
-def test_a_statement_timeout_that_postgresql_would_read_as_none_is_refused(
+@pytest.mark.parametrize("seconds", [0.0009, 0.0001, 0, 2_147_484])  # PostgreSQL's int ms
+def test_a_statement_timeout_that_postgresql_cannot_take_is_refused(
     seconds: float,
 ) -> None:
     with pytest.raises(ValidationError, match="statement_timeout_seconds"):
@@ -48,3 +48,9 @@ def test_connection_bounds_that_would_refuse_every_request_are_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=setting):
         Settings.model_validate({setting: value})
+
+
+@pytest.mark.parametrize("hours", [0, 1e10, float("inf")])
+def test_an_idempotency_ttl_that_prune_could_not_count_back_is_refused(hours: float) -> None:
+    with pytest.raises(ValidationError, match="idempotency_ttl_hours"):
+        Settings(idempotency_ttl_hours=hours)
