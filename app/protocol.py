@@ -12,13 +12,22 @@ from app.settings import get_settings
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     """Closes a connection whose request head is not complete HEADER_TIMEOUT_SECONDS after the
-    connection opened (its first request) or after the head's first byte (later requests)."""
+    connection opened (its first request) or after the first byte after a response (later
+    requests)."""
 
     head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.start_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        # Any byte ends uvicorn's keep-alive wait, even blank lines, which begin no message, or
+        # a body still streaming in after its response: between requests, the head's deadline
+        # runs from the first byte.
+        if self.head_deadline is None and (self.cycle is None or self.cycle.response_complete):
+            self.start_deadline()
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -100,6 +100,36 @@ async def test_a_keep_alive_connection_is_closed_after_keep_alive_seconds(
         writer.close()
 
 
+async def test_blank_lines_after_a_response_do_not_hold_the_connection(
+    database_url: str,
+) -> None:
+    with running_server(
+        database_url,
+        workers=1,
+        HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT_SECONDS),
+        KEEP_ALIVE_SECONDS=str(KEEP_ALIVE_SECONDS),
+    ) as server:
+        reader, writer = await connect(server)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await reader.readuntil(b'{"status":"ok"}')
+        sent = time.monotonic()
+
+        async def blank_lines() -> None:
+            # Each byte used to restart uvicorn's keep-alive wait, and began no request head.
+            while not writer.is_closing():
+                writer.write(b"\r\n")
+                with suppress(ConnectionError):
+                    await writer.drain()
+                await asyncio.sleep(0.2)  # the pace of the attack, not a wait for anything
+
+        sender = asyncio.create_task(blank_lines())
+        async with asyncio.timeout(HEADER_TIMEOUT_SECONDS + LATE_SECONDS + 5):
+            held = await closed(reader) - sent
+        writer.close()
+        await sender
+        assert held < HEADER_TIMEOUT_SECONDS + LATE_SECONDS
+
+
 async def test_requests_beyond_the_concurrency_limit_get_503_then_the_service_recovers(
     conn: Connection, database_url: str
 ) -> None:
