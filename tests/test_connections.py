@@ -3,7 +3,7 @@
 import asyncio
 import itertools
 import time
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 from urllib.parse import urlsplit
 
 import httpx
@@ -80,19 +80,29 @@ async def test_idle_and_slowloris_connections_are_closed_at_the_header_deadline(
             assert (await client.get("/health")).status_code == 200
 
 
-async def test_a_keep_alive_connection_is_closed_after_keep_alive_seconds(
-    database_url: str,
-) -> None:
-    with running_server(
+def bounded_server(database_url: str) -> AbstractContextManager[Server]:
+    return running_server(
         database_url,
         workers=1,
         HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT_SECONDS),
         KEEP_ALIVE_SECONDS=str(KEEP_ALIVE_SECONDS),
-    ) as server:
-        reader, writer = await connect(server)
-        sent = time.monotonic()
-        writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        await reader.readuntil(b'{"status":"ok"}')
+    )
+
+
+async def answered(server: Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float]:
+    """A raw connection that has sent one request and read its answer; and when it sent it."""
+    reader, writer = await connect(server)
+    sent = time.monotonic()
+    writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    await reader.readuntil(b'{"status":"ok"}')
+    return reader, writer, sent
+
+
+async def test_a_keep_alive_connection_is_closed_after_keep_alive_seconds(
+    database_url: str,
+) -> None:
+    with bounded_server(database_url) as server:
+        reader, writer, sent = await answered(server)
         # Between requests the keep-alive timeout applies, not the (shorter) header deadline.
         async with asyncio.timeout(KEEP_ALIVE_SECONDS + LATE_SECONDS + 5):
             held = await closed(reader) - sent
@@ -103,16 +113,8 @@ async def test_a_keep_alive_connection_is_closed_after_keep_alive_seconds(
 async def test_blank_lines_after_a_response_do_not_hold_the_connection(
     database_url: str,
 ) -> None:
-    with running_server(
-        database_url,
-        workers=1,
-        HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT_SECONDS),
-        KEEP_ALIVE_SECONDS=str(KEEP_ALIVE_SECONDS),
-    ) as server:
-        reader, writer = await connect(server)
-        writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        await reader.readuntil(b'{"status":"ok"}')
-        sent = time.monotonic()
+    with bounded_server(database_url) as server:
+        reader, writer, sent = await answered(server)
 
         async def blank_lines() -> None:
             # Each byte used to restart uvicorn's keep-alive wait, and began no request head.
