@@ -45,8 +45,27 @@ class Pool(AsyncConnectionPool[Connection]):
     most the pool's timeout, its checkout check included, and holds one at most `use_seconds`."""
 
     def __init__(self, conninfo: str, *, use_seconds: float, **kwargs: Any) -> None:
-        super().__init__(conninfo, **kwargs)
+        super().__init__(conninfo, check=self.check_if_idle, **kwargs)
         self.use_seconds = use_seconds
+        self.purge: asyncio.Task[None] | None = None
+
+    async def check_if_idle(self, conn: Connection) -> None:
+        """The `check` callback: drop a connection that a database restart broke, before a
+        request gets it, without a round trip for one that was in use a moment ago. On a broken
+        one, check the other idle connections at once, in a task of their own: the pool waits
+        about a second before the next checkout, which would otherwise meet the next broken
+        connection, and a request could run out of time before it met a good one."""
+        if time.monotonic() - _returned_at.get(conn, -math.inf) < CHECK_AFTER_IDLE_SECONDS:
+            return
+        try:
+            async with cut_off_at(conn, _wait_ends.get()):
+                await AsyncConnectionPool.check_connection(conn)
+        except DeadlineError:
+            raise  # a server that does not answer: checking the others would only hang too
+        except OperationalError:
+            if self.purge is None or self.purge.done():
+                self.purge = asyncio.create_task(self.check())
+            raise
 
     async def getconn(
         self,
@@ -109,14 +128,6 @@ async def cut_off_at(conn: Connection, end: float) -> AsyncIterator[None]:
         raise DeadlineError("the database did not answer in time")
 
 
-async def check_if_idle(conn: Connection) -> None:
-    """The pool's `check` callback: drop a connection that a database restart broke, before a
-    request gets it, without a round trip for one that was in use a moment ago."""
-    if time.monotonic() - _returned_at.get(conn, -math.inf) >= CHECK_AFTER_IDLE_SECONDS:
-        async with cut_off_at(conn, _wait_ends.get()):
-            await AsyncConnectionPool.check_connection(conn)
-
-
 def connection_pool(settings: Settings, name: str, min_size: int, max_size: int) -> Pool:
     """One of the service's pools, not open yet: `async with` opens it, and closes it."""
     statement_timeout_ms = int(settings.statement_timeout_seconds * 1000)
@@ -129,7 +140,6 @@ def connection_pool(settings: Settings, name: str, min_size: int, max_size: int)
         timeout=settings.pool_timeout,
         max_waiting=settings.pool_max_waiting,
         reconnect_timeout=settings.pool_reconnect_timeout,
-        check=check_if_idle,
         kwargs={
             "autocommit": True,
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,

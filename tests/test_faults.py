@@ -188,6 +188,31 @@ async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path:
             assert await burst() == {200}
 
 
+async def test_after_a_restart_requests_one_by_one_get_no_error_from_a_grown_pool(
+    tmp_path: Path,
+) -> None:
+    with (
+        restartable_postgres(tmp_path / "postgres") as postgres,
+        running_server(postgres.url, workers=1) as server,
+    ):
+        migrate(postgres.url)
+        body = click(random_prefix())
+        async with server.client() as client:
+            requests = (client.post("/predict_cluster", json=body) for _ in range(40))
+            assert {r.status_code for r in await asyncio.gather(*requests)} == {200}
+            idle_since = time.monotonic()  # the pool now holds up to POOL_MAX_SIZE connections
+            postgres.stop()
+            postgres.start()
+            await asyncio.sleep(max(0, idle_since + CHECK_AFTER_IDLE_SECONDS - time.monotonic()))
+            # One at a time, as a readiness probe or a quiet client sends them: each would meet
+            # the next broken connection after the pool's pause, and run out of time.
+            statuses = [
+                (await client.post("/predict_cluster", json=body)).status_code for _ in range(6)
+            ]
+            statuses += [(await client.get("/ready")).status_code for _ in range(3)]
+        assert statuses == [200] * 9
+
+
 async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
     conn: Connection, database_url: str
 ) -> None:
