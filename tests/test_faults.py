@@ -4,8 +4,9 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -165,31 +166,21 @@ async def test_saves_retried_with_keys_through_an_outage_are_stored_exactly_once
             await assert_clusters_match_clicks(conn)
 
 
-async def test_a_database_restart_while_idle_costs_no_request_an_error(tmp_path: Path) -> None:
-    with (
-        restartable_postgres(tmp_path / "postgres") as postgres,
-        running_server(postgres.url, workers=1) as server,
-    ):
-        migrate(postgres.url)
-        body = click(random_prefix())
-        async with server.client() as client:
-
-            async def burst() -> set[int]:
-                requests = (client.post("/predict_cluster", json=body) for _ in range(20))
-                return {response.status_code for response in await asyncio.gather(*requests)}
-
-            assert await burst() == {200}  # the pool now holds several connections
-            idle_since = time.monotonic()
-            postgres.stop()
-            postgres.start()
-            # Connections are checked at checkout once idle this long (a database restart
-            # takes about as long); a busier service simply has no stale ones to check.
-            await asyncio.sleep(max(0, idle_since + CHECK_AFTER_IDLE_SECONDS - time.monotonic()))
-            assert await burst() == {200}
+async def in_a_burst(client: httpx.AsyncClient, body: dict[str, Any]) -> list[int]:
+    requests = (client.post("/predict_cluster", json=body) for _ in range(40))
+    return [response.status_code for response in await asyncio.gather(*requests)]
 
 
-async def test_after_a_restart_requests_one_by_one_get_no_error_from_a_grown_pool(
-    tmp_path: Path,
+async def one_by_one(client: httpx.AsyncClient, body: dict[str, Any]) -> list[int]:
+    """As a readiness probe or a quiet client sends them: each used to meet the next broken
+    connection after the pool's pause, and run out of time."""
+    statuses = [(await client.post("/predict_cluster", json=body)).status_code for _ in range(6)]
+    return statuses + [(await client.get("/ready")).status_code for _ in range(3)]
+
+
+@pytest.mark.parametrize("send", [in_a_burst, one_by_one])
+async def test_a_database_restart_while_idle_costs_no_request_an_error(
+    tmp_path: Path, send: Callable[[httpx.AsyncClient, dict[str, Any]], Awaitable[list[int]]]
 ) -> None:
     with (
         restartable_postgres(tmp_path / "postgres") as postgres,
@@ -198,19 +189,14 @@ async def test_after_a_restart_requests_one_by_one_get_no_error_from_a_grown_poo
         migrate(postgres.url)
         body = click(random_prefix())
         async with server.client() as client:
-            requests = (client.post("/predict_cluster", json=body) for _ in range(40))
-            assert {r.status_code for r in await asyncio.gather(*requests)} == {200}
-            idle_since = time.monotonic()  # the pool now holds up to POOL_MAX_SIZE connections
+            assert set(await in_a_burst(client, body)) == {200}  # the pool grows
+            idle_since = time.monotonic()
             postgres.stop()
             postgres.start()
+            # Connections are checked at checkout once idle this long (a database restart
+            # takes about as long); a busier service simply has no stale ones to check.
             await asyncio.sleep(max(0, idle_since + CHECK_AFTER_IDLE_SECONDS - time.monotonic()))
-            # One at a time, as a readiness probe or a quiet client sends them: each would meet
-            # the next broken connection after the pool's pause, and run out of time.
-            statuses = [
-                (await client.post("/predict_cluster", json=body)).status_code for _ in range(6)
-            ]
-            statuses += [(await client.get("/ready")).status_code for _ in range(3)]
-        assert statuses == [200] * 9
+            assert set(await send(client, body)) == {200}
 
 
 async def test_requests_beyond_the_pool_get_a_bounded_wait_then_503(
