@@ -184,14 +184,16 @@ PAGES = """
     ORDER BY {key} DESC, page_uuid
     LIMIT %(limit)s
 """
-SORT_KEYS = {"clicks": "clicks", "recent": "last_click_at"}
+PAGES_BY: dict[str, sql.Composed] = {
+    sort: sql.SQL(PAGES).format(key=sql.Identifier(column))
+    for sort, column in [("clicks", "clicks"), ("recent", "last_click_at")]
+}
 
 
 async def pages(
     pool: Pool, prefix: str, sort: PagesSort, limit: int, after: PagesCursor | None
 ) -> list[PageSummary]:
     """Up to `limit` pages whose page_uuid starts with `prefix`, in `sort` order, after `after`."""
-    statement = sql.SQL(PAGES).format(key=sql.Identifier(SORT_KEYS[sort]))
     params = {
         "prefix": prefix,
         "limit": limit,
@@ -200,7 +202,7 @@ async def pages(
     }
     async with pool.connection() as conn:
         cursor = conn.cursor(row_factory=class_row(PageSummary))
-        await cursor.execute(statement, params)
+        await cursor.execute(PAGES_BY[sort], params)
         return await cursor.fetchall()
 
 
