@@ -123,7 +123,8 @@ def page_not_found() -> HTTPException:
 async def clusters(
     query: Annotated[ClustersRequest, Query()], pool: ReadPoolDep
 ) -> list[ClusterSummary]:
-    """A page's clusters by idx, counting only clicks in [since, until) when given."""
+    """A page's clusters by idx, counting only the UTC days that overlap [since, until) when
+    given."""
     return await cluster_summaries(pool, query.page_uuid, query.since, query.until)
 
 
@@ -232,7 +233,7 @@ async def clicks_csv(
 
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}, **PAGE_NOT_FOUND})
 async def heatmap_svg(query: Annotated[HeatmapRequest, Query()], pool: ReadPoolDep) -> Response:
-    """The page's click density, modelled from its clusters in [since, until), with a legend,
+    """The page's click density, modelled from its clusters over the days of [since, until), with a legend,
     each cluster outlined and labelled, the axes, and the `background` image under it."""
     summaries = await cluster_summaries(pool, query.page_uuid, query.since, query.until)
     svg = views.heatmap_svg(query.page_uuid, summaries, query.background)
