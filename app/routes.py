@@ -233,8 +233,9 @@ async def clicks_csv(
 
 @reads.get("/heatmap.svg", responses={200: {"content": {"image/svg+xml": {}}}, **PAGE_NOT_FOUND})
 async def heatmap_svg(query: Annotated[HeatmapRequest, Query()], pool: ReadPoolDep) -> Response:
-    """The page's click density, modelled from its clusters over the days of [since, until), with a legend,
-    each cluster outlined and labelled, the axes, and the `background` image under it."""
+    """The page's click density, modelled from its clusters over the days of [since, until),
+    with a legend, each cluster outlined and labelled, the axes, and the `background` image
+    under it."""
     summaries = await cluster_summaries(pool, query.page_uuid, query.since, query.until)
     svg = views.heatmap_svg(query.page_uuid, summaries, query.background)
     return Response(svg, media_type="image/svg+xml")
